@@ -1,0 +1,99 @@
+"""gan_engine: train generative adversarial networks on PyTorch Lightning.
+
+Registries (``generators``, ``discriminators``, ``losses``, ``normalizers``, ``callbacks``,
+``tasks``, ``datamodules``), a typed configuration (``load_config``) and a training engine
+(``GANModule``, ``fit``). Importing the package does not import Lightning; the training
+entry points load it on first use.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+# Import the built-in component packages first: each registers its components at the
+# definition site. Binding the registry names afterwards keeps ``gan_engine.generators``
+# the registry even though a subpackage of the same name exists.
+import gan_engine.callbacks
+import gan_engine.data
+import gan_engine.discriminators
+import gan_engine.generators
+import gan_engine.losses
+import gan_engine.normalizers
+import gan_engine.tasks  # noqa: F401
+from gan_engine._version import __version__
+from gan_engine.config import ComponentSpec, Config, config_schema, load_config
+from gan_engine.errors import (
+    CheckpointError,
+    ConfigError,
+    GanEngineError,
+    PluginError,
+    RegistryError,
+    RunLockedError,
+    ShapeError,
+)
+from gan_engine.registry import (  # noqa: F811
+    Registry,
+    callbacks,
+    datamodules,
+    discriminators,
+    generators,
+    losses,
+    normalizers,
+    tasks,
+)
+
+if TYPE_CHECKING:
+    from gan_engine.api import FitResult, fit, validate
+    from gan_engine.inference import load_generator
+    from gan_engine.training.module import GANModule
+
+# Names whose modules import Lightning: loaded on first attribute access (PEP 562).
+_LAZY = {
+    "GANModule": "gan_engine.training.module",
+    "FitResult": "gan_engine.api",
+    "fit": "gan_engine.api",
+    "validate": "gan_engine.api",
+    "load_generator": "gan_engine.inference",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'gan_engine' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
+
+__all__ = [
+    "CheckpointError",
+    "ComponentSpec",
+    "Config",
+    "ConfigError",
+    "FitResult",
+    "GANModule",
+    "GanEngineError",
+    "PluginError",
+    "Registry",
+    "RegistryError",
+    "RunLockedError",
+    "ShapeError",
+    "__version__",
+    "callbacks",
+    "config_schema",
+    "datamodules",
+    "discriminators",
+    "fit",
+    "generators",
+    "load_config",
+    "load_generator",
+    "losses",
+    "normalizers",
+    "tasks",
+    "validate",
+]

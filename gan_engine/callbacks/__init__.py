@@ -1,0 +1,10 @@
+"""Built-in callbacks. They import Lightning, so they are declared here by name and imported
+on first use: ``import gan_engine`` and ``callbacks.names()`` stay light."""
+
+from gan_engine.registry import callbacks
+
+# name -> "module:attribute"; each module also registers its class at the definition site.
+_BUILTINS: dict[str, str] = {}
+
+for _name, _target in _BUILTINS.items():
+    callbacks.declare(_name, _target)
