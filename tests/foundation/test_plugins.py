@@ -89,3 +89,21 @@ def test_plugin_component_is_usable_from_a_config(install_distribution) -> None:
                          {"cfg_plugin_mod": PLUGIN_SOURCE})
     cfg = ge.load_config({"Generator": {"name": "cfg_gen"}})
     assert cfg.Generator.name == "cfg_gen" and cfg.Generator.in_channels == cfg.Data.bands
+
+
+def test_the_example_plugin_package_works_through_its_entry_points(install_distribution, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """examples/plugin_package, made discoverable with the entry points of its pyproject.toml."""
+    import tomllib
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parents[2] / "examples" / "plugin_package"
+    meta = tomllib.loads((package / "pyproject.toml").read_text())
+    monkeypatch.syspath_prepend(str(package))
+    install_distribution(meta["project"]["name"], meta["project"]["entry-points"], {})
+    cfg = ge.load_config({"Generator": {"name": "example_residual", "width": 8},
+                          "Losses": {"content": [{"name": "example_huber", "weight": 1.0}]}})
+    gen = ge.generators.build(cfg.Generator.name, **cfg.Generator.params)
+    import torch
+
+    assert gen(torch.rand(2, cfg.Data.bands, 8, 8)).shape == (2, cfg.Data.bands, 32, 32)
+    assert ge.generators.describe("example_residual").origin == "gan-engine-example-plugin 1.0"
