@@ -44,6 +44,7 @@ class PixelShuffleUpsampler(nn.Sequential):
         for f in factors:
             conv = nn.Conv2d(channels, channels * f * f, 3, padding=1)
             icnr_(conv.weight, f)
+            assert conv.bias is not None
             nn.init.zeros_(conv.bias)
             stages += [conv, nn.PixelShuffle(f), activation()]
         super().__init__(*stages)
