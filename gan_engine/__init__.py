@@ -76,6 +76,7 @@ __all__ = [
     "ComponentSpec",
     "Config",
     "ConfigError",
+    "DataError",
     "FitResult",
     "GANModule",
     "GanEngineError",
