@@ -114,6 +114,11 @@ def _resolve_derived(cfg: Config, known: dict[str, Any], issues: list[ConfigIssu
         return
     g_in, g_out = task.generator_channels(int(bands))
     source = f"Data.bands={bands} with task {cfg.Task.name!r}"
+    # Further facts a task states about other sections (image_to_image's input bands for the
+    # data, synthesis's latent size for the generator); only keys a component accepts.
+    for section, values in getattr(task, "derived_params", lambda b: {})(int(bands)).items():
+        for key, value in values.items():
+            _derive(getattr(cfg, section), known[section], key, value, section, f"the task {cfg.Task.name!r}", issues)
     _derive(cfg.Generator, known["Generator"], "in_channels", g_in, "Generator", source, issues)
     _derive(cfg.Generator, known["Generator"], "out_channels", g_out, "Generator", source, issues)
     _derive(cfg.Generator, known["Generator"], "scale", scale, "Generator", "Task.scale", issues)

@@ -37,6 +37,14 @@ class Task(ABC):
         """Input channels of the discriminator (conditional tasks add the condition)."""
         return bands
 
+    def derived_params(self, bands: int) -> dict[str, dict[str, Any]]:
+        """Parameters this task implies for other config sections, ``{section: {key: value}}``.
+
+        The config loader fills them in where the component accepts the key and reports a
+        disagreement where the user set another value (as for band counts and the scale).
+        """
+        return {}
+
     @abstractmethod
     def prepare_batch(self, batch: Any) -> dict[str, Tensor]:
         """Check a raw batch and return it as a mapping of the task's :attr:`batch_keys`."""

@@ -57,6 +57,9 @@ class ImageToImage(Task):
     def discriminator_channels(self, bands: int) -> int:
         return bands + (self.in_bands or bands) if self.conditional else bands
 
+    def derived_params(self, bands: int) -> dict[str, dict[str, Any]]:
+        return {"Data": {"in_bands": self.in_bands or bands}}
+
     def prepare_batch(self, batch: Any) -> dict[str, Tensor]:
         out = as_mapping(batch, self.batch_keys, "image-to-image")
         cond, image = out["cond"], out["image"]

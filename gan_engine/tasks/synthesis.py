@@ -54,6 +54,10 @@ class Synthesis(Task):
     def discriminator_channels(self, bands: int) -> int:
         return bands + self.num_classes if self.conditional else bands
 
+    def derived_params(self, bands: int) -> dict[str, dict[str, Any]]:
+        return {"Data": {"num_classes": self.num_classes},
+                "Generator": {"latent_dim": self.latent_dim, "n_classes": self.num_classes}}
+
     def prepare_batch(self, batch: Any) -> dict[str, Tensor]:
         if isinstance(batch, Tensor):
             batch = {"image": batch}
