@@ -85,6 +85,6 @@ class ImageToImage(Task):
         return {"psnr": psnr(fake, target, data_range), "ssim": ssim(fake, target, data_range),
                 "l1": (fake.float() - target.float()).abs().mean()}
 
-    def panels(self, fake: Tensor, batch: Mapping[str, Tensor]) -> tuple[list[tuple[str, Tensor]], list[str]]:
-        """Columns input A, output, target B; no captions."""
-        return [("input A", batch["cond"]), ("output", fake), ("target B", batch["image"])], []
+    def panels(self, fake: Tensor, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """Columns: input A, output, target B."""
+        return {"A (input)": batch["cond"], "Output": fake, "B (target)": batch["image"]}

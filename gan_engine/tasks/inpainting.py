@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import torch
@@ -92,16 +92,31 @@ class Inpainting(Task):
         mask = batch["mask"].to(fake.dtype)
         return fake * mask + batch["image"].to(fake.dtype) * (1 - mask)
 
-    def content_terms(self, fake: Tensor, batch: Mapping[str, Tensor]) -> list[tuple[Tensor | float, Tensor, Tensor]]:
-        """Hole and known-region terms, each normalised by its share of the pixels."""
+    def discriminator_input(self, image: Tensor, batch: Mapping[str, Tensor]) -> Tensor:
+        """The composite: ``image`` in the holes, the known pixels elsewhere.
+
+        A real image is its own composite, so real inputs are unchanged; for generated ones
+        the discriminator judges exactly what a user gets. Gradients (the generator's, and
+        the R1 penalty's) flow through the hole pixels, the only ones that differ between
+        real and generated inputs.
+        """
+        return self.compose(image, batch)
+
+    def content_loss(self, fake: Tensor, batch: Mapping[str, Tensor],
+                     terms: Mapping[str, Callable[[Tensor, Tensor], Tensor]]) -> dict[str, Tensor]:
+        """Each content term on the hole and on the known pixels, each region averaged over its own pixels."""
         mask, image = batch["mask"].to(fake.dtype), batch["image"].to(fake.dtype)
-        share = mask.mean()
-        terms: list[tuple[Tensor | float, Tensor, Tensor]] = []
-        if self.hole_weight:
-            terms.append((self.hole_weight / share.clamp_min(1e-6), fake * mask, image * mask))
-        if self.known_weight:
-            terms.append((self.known_weight / (1 - share).clamp_min(1e-6), fake * (1 - mask), image * (1 - mask)))
-        return terms
+        hole_share = mask.mean().clamp_min(1e-6)
+        known_share = (1 - mask).mean().clamp_min(1e-6)
+        out = {}
+        for name, loss in terms.items():
+            value = fake.new_zeros(())
+            if self.hole_weight:
+                value = value + self.hole_weight / hole_share * loss(fake * mask, image * mask)
+            if self.known_weight:
+                value = value + self.known_weight / known_share * loss(fake * (1 - mask), image * (1 - mask))
+            out[name] = value
+        return out
 
     def validation_metrics(self, fake: Tensor, batch: Mapping[str, Tensor], data_range: float) -> dict[str, Tensor]:
         """Hole PSNR and L1 (on the raw output), PSNR and SSIM of the composite."""
@@ -111,8 +126,8 @@ class Inpainting(Task):
         return {"psnr_hole": masked_psnr(fake, image, mask, data_range), "l1_hole": hole_l1,
                 "psnr": psnr(composite, image, data_range), "ssim": ssim(composite, image, data_range)}
 
-    def panels(self, fake: Tensor, batch: Mapping[str, Tensor]) -> tuple[list[tuple[str, Tensor]], list[str]]:
-        """Columns masked input, mask, composite, target; no captions."""
+    def panels(self, fake: Tensor, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """Columns: masked input, mask, completed image (composite), target."""
         image, mask = batch["image"], batch["mask"]
-        return [("masked input", image * (1 - mask)), ("mask", mask), ("output", self.compose(fake, batch)),
-                ("target", image)], []
+        return {"Input (masked)": image * (1 - mask), "Mask": mask, "Output": self.compose(fake, batch),
+                "Target": image}

@@ -38,7 +38,7 @@ class Synthesis(Task):
     """
 
     batch_keys: ClassVar[tuple[str, ...]] = ("image",)
-    branches: ClassVar[Mapping[str, str]] = {"image": "hr", "label": "none", "noise": "none"}
+    branches: ClassVar[Mapping[str, str]] = {"image": "hr"}
     has_content_target: ClassVar[bool] = False
 
     def __init__(self, latent_dim: int = 128, num_classes: int = 0, conditional_discriminator: bool = True) -> None:
@@ -104,7 +104,6 @@ class Synthesis(Task):
         """Sliced Wasserstein distance between real and generated patches (lower is better)."""
         return {"swd": sliced_wasserstein(batch["image"], fake)}
 
-    def panels(self, fake: Tensor, batch: Mapping[str, Tensor]) -> tuple[list[tuple[str, Tensor]], list[str]]:
-        """Columns sample, real; captions name each row's class."""
-        captions = [f"class {int(c)}" for c in batch["label"].tolist()] if self.num_classes else []
-        return [("sample", fake), ("real", batch["image"])], captions
+    def panels(self, fake: Tensor, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """Columns: samples, and real images of the same classes."""
+        return {"Sample": fake, "Real": batch["image"]}

@@ -71,16 +71,31 @@ def test_inpainting_composite_keeps_known_pixels() -> None:
     assert torch.all(composite[mask.expand(-1, 3, -1, -1) > 0] == 0.5)
 
 
-def test_inpainting_content_terms_average_each_region_over_its_own_pixels() -> None:
+def test_inpainting_content_loss_averages_each_region_over_its_own_pixels() -> None:
     task = tasks.build("inpainting", hole_weight=6.0, known_weight=1.0)
     image, mask = _holes()
     fake = image + 0.2 * mask - 0.05 * (1 - mask)  # error 0.2 on the hole, 0.05 elsewhere
-    terms = task.content_terms(fake, {"image": image, "mask": mask})
-    values = [w * (p - t).abs().mean() for w, p, t in terms]
-    assert abs(float(values[0]) - 6.0 * 0.2) < 1e-5 and abs(float(values[1]) - 1.0 * 0.05) < 1e-5
-    assert len(tasks.build("inpainting", known_weight=0.0).content_terms(fake, {"image": image, "mask": mask})) == 1
+    l1 = {"l1": lambda p, t: (p - t).abs().mean()}
+    value = task.content_loss(fake, {"image": image, "mask": mask}, l1)["l1"]
+    assert abs(float(value) - (6.0 * 0.2 + 1.0 * 0.05)) < 1e-5
+    hole_only = tasks.build("inpainting", known_weight=0.0).content_loss(fake, {"image": image, "mask": mask}, l1)
+    assert abs(float(hole_only["l1"]) - 6.0 * 0.2) < 1e-5
     with pytest.raises(ValueError, match="not both 0"):
         tasks.build("inpainting", hole_weight=0.0, known_weight=0.0)
+
+
+def test_inpainting_discriminator_sees_the_composite() -> None:
+    task = tasks.build("inpainting")
+    image, mask = _holes()
+    batch = {"image": image, "mask": mask}
+    torch.testing.assert_close(task.discriminator_input(image.clone(), batch), image)  # real: unchanged
+    fake = torch.zeros_like(image, requires_grad=True)
+    seen = task.discriminator_input(fake, batch)
+    torch.testing.assert_close(seen, task.compose(fake, batch))
+    seen.sum().backward()
+    assert fake.grad is not None
+    torch.testing.assert_close(fake.grad, mask.expand_as(image))  # only hole pixels reach the generator
+    assert set(task.panels(fake, batch)) == {"Input (masked)", "Mask", "Output", "Target"}
 
 
 def test_inpainting_metrics_look_at_the_hole() -> None:
