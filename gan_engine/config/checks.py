@@ -119,11 +119,26 @@ def _resolve_derived(cfg: Config, known: dict[str, Any], issues: list[ConfigIssu
     for section, values in getattr(task, "derived_params", lambda b: {})(int(bands)).items():
         for key, value in values.items():
             _derive(getattr(cfg, section), known[section], key, value, section, f"the task {cfg.Task.name!r}", issues)
+    issues.extend(_check_content_target(cfg, task))
     _derive(cfg.Generator, known["Generator"], "in_channels", g_in, "Generator", source, issues)
     _derive(cfg.Generator, known["Generator"], "out_channels", g_out, "Generator", source, issues)
     _derive(cfg.Generator, known["Generator"], "scale", scale, "Generator", "Task.scale", issues)
     d_in = task.discriminator_channels(int(bands))
     _derive(cfg.Discriminator, known["Discriminator"], "in_channels", d_in, "Discriminator", source, issues)
+
+
+def _check_content_target(cfg: Config, task: Any) -> list[ConfigIssue]:
+    """A task without a content target (synthesis) takes no content loss and no pretraining."""
+    if getattr(task, "has_content_target", True):
+        return []
+    issues = []
+    if cfg.Losses.content:
+        issues.append(ConfigIssue("Losses.content", f"the task {cfg.Task.name!r} has no target to compare the "
+                                  "output with; set 'Losses.content: []'"))
+    if cfg.Training.pretrain_steps:
+        issues.append(ConfigIssue("Training.pretrain_steps", f"is {cfg.Training.pretrain_steps}, but the task "
+                                  f"{cfg.Task.name!r} has no content loss to pretrain the generator with; set 0"))
+    return issues
 
 
 _PLAIN = (bool, int, float, str, type(None))

@@ -11,6 +11,7 @@ from abc import abstractmethod
 from typing import Any, ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from gan_engine.data.base import GanDataModule
@@ -70,14 +71,19 @@ class _SyntheticModule(GanDataModule):
 class SyntheticI2IDataModule(_SyntheticModule):
     """Paired A → B translation of procedural scenes: batches ``{"cond": A, "image": B}``.
 
-    B is a multi-band scene; A is a fixed, non-linear mix of B's bands into ``in_bands``
-    channels (with ``in_bands=1``, a grey rendering: a colourisation problem). The mixing
-    weights depend on ``seed`` only, so training and validation share the mapping.
+    B is a multi-band scene at full resolution. A is what a pan-sharpening sensor sees: a
+    sharp panchromatic band (a fixed weighted mean of B's bands, gamma-compressed) followed
+    by the first ``in_bands - 1`` bands of B at ``1/hint_scale`` of the resolution (block
+    means, upsampled back bilinearly). With ``in_bands = bands + 1`` this is pan-sharpening;
+    with ``in_bands = 1`` only the grey band is left and the task becomes colourisation
+    (ill-posed: the scenes' colours are random). The panchromatic weights depend on
+    ``seed`` only, so training and validation share the mapping.
 
     Args:
         bands: bands of B.
-        in_bands: channels of A.
-        size: side of the images.
+        in_bands: channels of A, from 1 to ``bands + 1``.
+        size: side of the images (a multiple of ``hint_scale``).
+        hint_scale: resolution ratio between B and the low-resolution bands of A.
         train_size: number of training pairs.
         val_size: number of validation pairs.
         seed: seed of the scenes and of the mapping.
@@ -90,20 +96,28 @@ class SyntheticI2IDataModule(_SyntheticModule):
 
     factors: ClassVar[dict[str, int]] = {"cond": 1, "image": 1}
 
-    def __init__(self, bands: int = 3, in_bands: int = 1, size: int = 32, train_size: int = 256,
-                 val_size: int = 32, seed: int = 0, augment: bool = True, batch_size: int = 8,
-                 val_batch_size: int | None = None, num_workers: int = 0, pin_memory: bool | None = None) -> None:
+    def __init__(self, bands: int = 3, in_bands: int = 4, size: int = 32, hint_scale: int = 4,
+                 train_size: int = 256, val_size: int = 32, seed: int = 0, augment: bool = True,
+                 batch_size: int = 8, val_batch_size: int | None = None, num_workers: int = 0,
+                 pin_memory: bool | None = None) -> None:
         super().__init__(bands, size, train_size, val_size, seed, augment, batch_size, val_batch_size,
                          num_workers, pin_memory)
-        self.in_bands = in_bands
-        g = torch.Generator().manual_seed(seed + 7919)
-        weights = torch.rand(in_bands, bands, generator=g) + 0.1
-        self.mixing = weights / weights.sum(dim=1, keepdim=True)
+        if not 1 <= in_bands <= bands + 1 or hint_scale < 1 or size % hint_scale:
+            raise ConfigError([ConfigIssue("Data", f"synthetic_i2i needs 1 ≤ in_bands ≤ bands + 1 ({bands + 1}) and "
+                                           f"size a multiple of hint_scale; got in_bands={in_bands}, "
+                                           f"size={size}, hint_scale={hint_scale}")])
+        self.in_bands, self.hint_scale = in_bands, hint_scale
+        weights = torch.rand(bands, generator=torch.Generator().manual_seed(seed + 7919)) + 0.1
+        self.pan_weights = weights / weights.sum()
 
     def make(self, n: int, seed: int) -> dict[str, Tensor]:
         image = make_scenes(n, self.bands, self.size, seed)
-        cond = torch.einsum("ob,nbhw->nohw", self.mixing, image).clamp(0, 1) ** 0.8
-        return {"cond": cond.contiguous(), "image": image}
+        pan = torch.einsum("b,nbhw->nhw", self.pan_weights, image)[:, None].clamp(0, 1) ** 0.8
+        hints = image[:, : self.in_bands - 1]
+        if self.hint_scale > 1:
+            hints = F.interpolate(F.avg_pool2d(hints, self.hint_scale), size=image.shape[-2:], mode="bilinear",
+                                  align_corners=False)
+        return {"cond": torch.cat([pan, hints], dim=1).contiguous(), "image": image}
 
 
 @datamodules.register("synthetic_inpainting")

@@ -80,14 +80,26 @@ class Task(ABC):
         """Unweighted value of every content term; the engine weights and sums them.
 
         The default compares :meth:`content_pair`; a task overrides this to, e.g., weight
-        the hole of an inpainting mask.
+        the hole of an inpainting mask. When the batch holds a ``"valid"`` mask
+        ``(N, 1, H, W)`` (data with no-data pixels), missing pixels are left out: both
+        sides are multiplied by the mask and each term is divided by the valid fraction,
+        so a per-pixel mean loss becomes the mean over valid pixels.
         """
         pred, target = self.content_pair(fake, batch)
-        return {name: loss(pred, target) for name, loss in terms.items()}
+        valid = batch.get("valid")
+        if valid is None or not terms:
+            return {name: loss(pred, target) for name, loss in terms.items()}
+        valid = valid.to(pred.dtype)
+        share = valid.mean().clamp_min(1e-6)
+        return {name: loss(pred * valid, target * valid) / share for name, loss in terms.items()}
 
     def panels(self, fake: Tensor, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """Ordered image columns for a validation panel, each ``(N, C, H, W)``; pass denormalised tensors."""
         return {"Output": fake, "Target": self.real(batch)}
+
+    def panel_captions(self, batch: Mapping[str, Tensor]) -> list[str]:
+        """One caption per sample of a validation panel (e.g. its class label); empty for none."""
+        return []
 
     def validation_metrics(self, fake: Tensor, batch: Mapping[str, Tensor], data_range: float) -> dict[str, Tensor]:
         """Scalar metrics of one validation batch, computed on the device from denormalised tensors.

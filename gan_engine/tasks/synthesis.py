@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from gan_engine.errors import ShapeError
+from gan_engine.errors import ConfigError, ConfigIssue, ShapeError
 from gan_engine.metrics.distribution import sliced_wasserstein
 from gan_engine.registry import tasks
 from gan_engine.tasks.base import Task
@@ -96,9 +96,13 @@ class Synthesis(Task):
         planes = F.one_hot(batch["label"].long(), self.num_classes).to(image.dtype)[:, :, None, None]
         return torch.cat([image, planes.expand(-1, -1, *image.shape[-2:])], dim=1)
 
-    def content_pair(self, fake: Tensor, batch: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
-        raise ShapeError("synthesis has no content target: leave Losses.content empty (the engine skips content "
-                         "losses for tasks with has_content_target = False)")
+    def content_loss(self, fake: Tensor, batch: Mapping[str, Tensor],
+                     terms: Mapping[str, Callable[..., Tensor]]) -> dict[str, Tensor]:
+        """No content terms: a sample has no target to be compared with."""
+        if terms:
+            raise ConfigError([ConfigIssue("Losses.content", "synthesis has no content target; set "
+                                           "'Losses.content: []'")])
+        return {}
 
     def validation_metrics(self, fake: Tensor, batch: Mapping[str, Tensor], data_range: float) -> dict[str, Tensor]:
         """Sliced Wasserstein distance between real and generated patches (lower is better)."""
@@ -107,3 +111,7 @@ class Synthesis(Task):
     def panels(self, fake: Tensor, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """Columns: samples, and real images of the same classes."""
         return {"Sample": fake, "Real": batch["image"]}
+
+    def panel_captions(self, batch: Mapping[str, Tensor]) -> list[str]:
+        """``"class k"`` for each row of a class-conditional panel."""
+        return [f"class {c}" for c in batch["label"].tolist()] if self.num_classes else []

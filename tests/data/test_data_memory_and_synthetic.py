@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
+import gan_engine as ge
 import gan_engine.data as ged
 from gan_engine.errors import ShapeError
 from gan_engine.registry import datamodules
@@ -50,16 +51,20 @@ def test_from_datasets_passes_items_through() -> None:
     assert len(dm.test_dataloader().dataset) == 6  # the validation set stands in for a missing test set
 
 
-def test_synthetic_i2i_pairs() -> None:
-    dm = datamodules.build("synthetic_i2i", bands=4, in_bands=2, size=16, train_size=8, val_size=4, batch_size=4)
+def test_synthetic_i2i_pairs_pan_and_low_resolution_hints() -> None:
+    dm = datamodules.build("synthetic_i2i", bands=4, in_bands=3, size=16, train_size=8, val_size=4, batch_size=4)
     dm.setup()
     batch = _first(dm, "val")
-    assert batch["cond"].shape == (4, 2, 16, 16) and batch["image"].shape == (4, 4, 16, 16)
-    mix = torch.einsum("ob,nbhw->nohw", dm.mixing, batch["image"]).clamp(0, 1) ** 0.8
-    torch.testing.assert_close(batch["cond"], mix)  # A is a fixed function of B, shared by both splits
-    again = datamodules.build("synthetic_i2i", bands=4, in_bands=2, size=16, train_size=8, val_size=4, batch_size=4)
+    assert batch["cond"].shape == (4, 3, 16, 16) and batch["image"].shape == (4, 4, 16, 16)
+    pan = torch.einsum("b,nbhw->nhw", dm.pan_weights, batch["image"]).clamp(0, 1) ** 0.8
+    torch.testing.assert_close(batch["cond"][:, 0], pan)  # A is a fixed function of B, shared by both splits
+    hints = F.interpolate(F.avg_pool2d(batch["image"][:, :2], 4), size=(16, 16), mode="bilinear")
+    torch.testing.assert_close(batch["cond"][:, 1:], hints)  # B's first bands at 1/4 resolution
+    again = datamodules.build("synthetic_i2i", bands=4, in_bands=3, size=16, train_size=8, val_size=4, batch_size=4)
     again.setup()
     torch.testing.assert_close(_first(again, "val")["image"], batch["image"])
+    with pytest.raises(ge.ConfigError, match=r"1 ≤ in_bands ≤ bands \+ 1 \(5\)"):
+        datamodules.build("synthetic_i2i", bands=4, in_bands=6)
 
 
 def test_synthetic_inpainting_masks_fixed_in_validation_random_in_training() -> None:

@@ -47,3 +47,11 @@ def test_synthesis_fills_latent_size_and_classes() -> None:
         ge.load_config({"Task": {"name": "synthesis", "latent_dim": 24}, "Data": {"name": "synthetic_synthesis"},
                         "Generator": {"name": "dcgan", "latent_dim": 16, "image_size": 32},
                         "Losses": {"content": []}, "Training": {"pretrain_steps": 0}})
+
+
+def test_synthesis_refuses_content_losses_and_pretraining() -> None:
+    with pytest.raises(ge.ConfigError) as err:
+        ge.load_config({"Task": {"name": "synthesis"}, "Data": {"name": "synthetic_synthesis"},
+                        "Generator": {"name": "dcgan", "image_size": 32}})
+    assert set(err.value.paths) >= {"Losses.content", "Training.pretrain_steps"}
+    assert "has no target to compare the output with; set 'Losses.content: []'" in str(err.value)
