@@ -6,6 +6,7 @@ from gan_engine.registry import callbacks
 # name -> "module:attribute"; each module also registers its class at the definition site.
 _BUILTINS: dict[str, str] = {
     "ema": "gan_engine.callbacks.ema:EMA",
+    "fid_kid": "gan_engine.callbacks.fid:FIDKID",
     "gan_health": "gan_engine.callbacks.gan_health:GANHealthMonitor",
     "gradient_norm": "gan_engine.callbacks.gradient_norm:GradientNormMonitor",
 }
