@@ -79,7 +79,8 @@ class PixelShuffleUpsampler(nn.Sequential):
         for f in upsampling_factors(scale):
             conv = nn.Conv2d(channels, channels * f * f, 3, padding=1)
             icnr_(conv.weight, f)
-            nn.init.zeros_(conv.bias)  # type: ignore[arg-type]
+            assert conv.bias is not None
+            nn.init.zeros_(conv.bias)
             stages += [conv, nn.PixelShuffle(f), activation()]
         super().__init__(*stages)
 
