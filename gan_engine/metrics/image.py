@@ -1,13 +1,12 @@
-"""PSNR, SSIM and the spectral angle as pure tensor functions."""
+"""PSNR, SSIM, ERGAS and the spectral angle as pure tensor functions.
+
+torchmetrics is imported on first use, so that ``import gan_engine`` stays light.
+"""
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
-from torchmetrics.functional.image import (
-    error_relative_global_dimensionless_synthesis,
-    structural_similarity_index_measure,
-)
 
 from gan_engine.errors import ShapeError
 
@@ -71,6 +70,8 @@ def ergas(pred: Tensor, target: Tensor, scale: float, reduction: str = "mean") -
         reduction: ``"mean"`` over the batch, or ``"none"`` for one value per image.
     """
     _check_pair(pred, target, "ergas")
+    from torchmetrics.functional.image import error_relative_global_dimensionless_synthesis
+
     out = error_relative_global_dimensionless_synthesis(pred.float(), target.float(), ratio=scale,
                                                         reduction="none")
     return out.mean() if reduction == "mean" else out
@@ -79,6 +80,8 @@ def ergas(pred: Tensor, target: Tensor, scale: float, reduction: str = "mean") -
 def ssim(pred: Tensor, target: Tensor, data_range: float) -> Tensor:
     """Structural similarity (Wang et al., 2004) with an 11×11 Gaussian window, averaged over bands."""
     _check_pair(pred, target, "ssim")
+    from torchmetrics.functional.image import structural_similarity_index_measure
+
     out = structural_similarity_index_measure(pred.float(), target.float(), data_range=data_range)
     return out if isinstance(out, Tensor) else out[0]
 
