@@ -48,7 +48,7 @@ def psnr_per_band(pred: Tensor, target: Tensor, data_range: float | Tensor) -> T
     """
     _check_pair(pred, target, "psnr_per_band")
     mse = (pred.float() - target.float()).pow(2).flatten(2).mean(dim=2).clamp_min(1e-12)  # (N, C)
-    r = torch.as_tensor(data_range, dtype=mse.dtype, device=mse.device)
+    r = data_range.to(mse) if isinstance(data_range, Tensor) else float(data_range)
     return (10.0 * torch.log10(r**2 / mse)).mean(dim=0)
 
 

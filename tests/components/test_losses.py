@@ -231,3 +231,8 @@ def test_contract_catches_a_loss_that_sums_instead_of_averaging_weights() -> Non
         check_content_loss(Summing(), gradcheck=False)
     with pytest.raises(ContractViolation, match="must declare kind = 'content', got None"):
         check_content_loss(torch.nn.L1Loss())
+
+
+def test_weighted_mean_does_not_overflow_in_half_precision() -> None:
+    ones = torch.ones(1, 1, 512, 512, dtype=torch.float16)  # 262144 > the largest float16 (65504)
+    assert content.l1_loss(ones, torch.zeros_like(ones), weight=ones).item() == 1.0
