@@ -16,7 +16,7 @@ the state dict, so optimisers and checkpoints never see them.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -129,7 +129,8 @@ def load_state_dict_file(path: PathLike, prefix: str = "") -> dict[str, Tensor]:
     return picked
 
 
-def load_into(module: nn.Module, path: PathLike, prefix: str = "", *, strict_keys: Sequence[str] | None = None) -> None:
+def load_into(module: nn.Module, path: PathLike, prefix: str = "", *,
+              strict_keys: Collection[str] | None = None) -> None:
     """Load ``path`` (keys under ``prefix``) into ``module``, naming the file on a mismatch.
 
     Args:
@@ -172,8 +173,8 @@ class FrozenNet(nn.Module):
         self.inner._apply(fn, recurse)
         return self
 
-    def forward(self, x: Tensor) -> Any:
-        return self.inner(x)
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        return self.inner(*args, **kwargs)
 
 
 _VGG_LAYOUTS: dict[str, list[int | str]] = {
