@@ -218,9 +218,9 @@ class GANModule(L.LightningModule):
         self.iteration += 1
         terms = {k: v for p in phases if p is not None for k, v in p["terms"].items()}
         n = sum(self.task.real(m.batch).shape[0] for m in micro)
-        self._log_iteration(plan, terms, n)
         if self.iteration >= self.cfg.Training.max_steps:
-            self.trainer.should_stop = True
+            self.trainer.should_stop = True  # before logging: Lightning writes the final iteration's values
+        self._log_iteration(plan, terms, n)
         d = phases[0]
         out = {**asdict(plan), "iteration": self.iteration, "images": n * self.trainer.world_size, "terms": terms,
                "real_scores": d["real_scores"] if d else None, "fake_scores": d["fake_scores"] if d else None,
