@@ -56,7 +56,7 @@ from gan_engine.training.build import (
 )
 from gan_engine.training.cadence import is_logging_step
 from gan_engine.training.nonfinite import NonFiniteGuard
-from gan_engine.training.optim import IterationLR
+from gan_engine.training.optim import IterationLR, clip_gradients_
 from gan_engine.training.phases import MicroBatch, discriminator_phase, generator_phase, regularizer_phase
 from gan_engine.training.rng import capture_rng, restore_rng
 from gan_engine.training.schedules import IterationPlan, plan_iteration
@@ -246,8 +246,12 @@ class GANModule(L.LightningModule):
         value = s.gradient_clip_val
         if self.network_of(optimizer) == "discriminator" and s.d_gradient_clip_val is not None:
             value = s.d_gradient_clip_val
-        if value > 0:
+        if value <= 0:
+            return
+        if getattr(self.trainer.precision_plugin, "scaler", None) is not None:  # fp16: Lightning unscaled them
             self.clip_gradients(optimizer, gradient_clip_val=value, gradient_clip_algorithm=s.gradient_clip_algorithm)
+        else:  # nothing to unscale; unlike Lightning's mixed-precision plugin this accepts fused optimizers
+            clip_gradients_(optimizer, value, s.gradient_clip_algorithm)
 
     def on_train_start(self) -> None:
         if self.iteration >= self.cfg.Training.max_steps:
