@@ -16,7 +16,8 @@ def _fp16_with_scaler() -> MixedPrecision:
 @pytest.mark.parametrize("precision", ["16", "bf16"])
 def test_mixed_precision_trains_and_clips_each_network_on_unscaled_gradients(precision: str) -> None:
     module = tiny_module({"Training.max_steps": 3, "Training.precision": precision,
-                          "Training.Stability.gradient_clip_val": 0.01, "Training.Stability.d_gradient_clip_val": 0.005})
+                          "Training.Stability.gradient_clip_val": 0.01,
+                          "Training.Stability.d_gradient_clip_val": 0.005})
     logger = MemoryLogger()
     kwargs = {"plugins": [_fp16_with_scaler()]} if precision == "16" else {"precision": "bf16-mixed"}
     tr = fit(module, logger=logger, **kwargs)
