@@ -51,9 +51,9 @@ def trainer(tmp_path: Path | None = None, **kwargs: Any) -> L.Trainer:
     return L.Trainer(**defaults)
 
 
-def fit(module: GANModule, tmp_path: Path | None = None, **kwargs: Any) -> L.Trainer:
+def fit(module: GANModule, tmp_path: Path | None = None, ckpt_path: Path | None = None, **kwargs: Any) -> L.Trainer:
     tr = trainer(tmp_path, **kwargs)
-    tr.fit(module, datamodule(module))
+    tr.fit(module, datamodule(module), ckpt_path=ckpt_path)
     return tr
 
 

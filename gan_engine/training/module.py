@@ -43,6 +43,7 @@ from torch import Tensor, nn
 from torch.optim import Optimizer
 
 from gan_engine._version import __version__
+from gan_engine.checkpoint import CHECKPOINT_FORMAT
 from gan_engine.config import Config, load_config
 from gan_engine.errors import CheckpointError, ConfigError, ConfigIssue, GanEngineError
 from gan_engine.normalizers.base import Normalizer
@@ -63,7 +64,6 @@ from gan_engine.training.schedules import IterationPlan, plan_iteration
 
 __all__ = ["CHECKPOINT_FORMAT", "PRECISIONS", "GANModule"]
 
-CHECKPOINT_FORMAT = 1
 PRECISIONS = {"32": "32-true", "16": "16-mixed", "bf16": "bf16-mixed"}
 _D_TERMS = ["d_adversarial", "r1", "gradient_penalty"]
 _G_TERMS = ["g_adversarial", "feature_matching", "g_total"]
