@@ -253,6 +253,13 @@ class GANModule(L.LightningModule):
         else:  # nothing to unscale; unlike Lightning's mixed-precision plugin this accepts fused optimizers
             clip_gradients_(optimizer, value, s.gradient_clip_algorithm)
 
+    def setup(self, stage: str) -> None:
+        # Each phase back-propagates through one network, so DDP must not wait for the other's
+        # gradients: plain strategy="ddp" gets find_unused_parameters=True unless set explicitly.
+        ddp_kwargs = getattr(self.trainer.strategy, "_ddp_kwargs", None)
+        if isinstance(ddp_kwargs, dict):
+            ddp_kwargs.setdefault("find_unused_parameters", True)
+
     def on_train_start(self) -> None:
         if self.iteration >= self.cfg.Training.max_steps:
             self.trainer.should_stop = True
