@@ -14,7 +14,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine_helpers import MemoryLogger, callback, datamodule, tiny_module  # noqa: E402
+from engine_helpers import MemoryLogger, callback, datamodule, tiny_module
 
 
 def main(out: Path, strategy: str) -> None:
