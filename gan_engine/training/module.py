@@ -57,7 +57,7 @@ from gan_engine.training.build import (
 )
 from gan_engine.training.cadence import is_logging_step
 from gan_engine.training.nonfinite import NonFiniteGuard
-from gan_engine.training.optim import IterationLR, clip_gradients_
+from gan_engine.training.optim import IterationLR, clip_gradients_, observe_plateaus
 from gan_engine.training.phases import MicroBatch, discriminator_phase, generator_phase, regularizer_phase
 from gan_engine.training.rng import capture_rng, restore_rng
 from gan_engine.training.schedules import IterationPlan, plan_iteration
@@ -99,15 +99,13 @@ class GANModule(L.LightningModule):
     # -- helpers used by phases and callbacks -----------------------------------------
     @property
     def r1_each_step(self) -> bool:
-        """R1 is added to every discriminator loss (``d_reg_every == 1``)."""
-        s = self.cfg.Training.Stability
-        return s.r1_gamma > 0 and s.d_reg_every == 1
+        """R1 joins every discriminator loss (``d_reg_every == 1``)."""
+        return self.cfg.Training.Stability.r1_gamma > 0 and self.cfg.Training.Stability.d_reg_every == 1
 
     @property
     def r1_lazy(self) -> bool:
-        """R1 runs as its own phase every ``d_reg_every > 1`` iterations."""
-        s = self.cfg.Training.Stability
-        return s.r1_gamma > 0 and s.d_reg_every > 1
+        """R1 is its own phase every ``d_reg_every > 1`` iterations."""
+        return self.cfg.Training.Stability.r1_gamma > 0 and self.cfg.Training.Stability.d_reg_every > 1
 
     @property
     def data_range(self) -> float:
@@ -159,13 +157,10 @@ class GANModule(L.LightningModule):
         assert isinstance(opts, list)
         return opts[0 if network == "generator" else 1]
 
-    @staticmethod
-    def raw_optimizer(opt: Optimizer | LightningOptimizer) -> Optimizer:
-        return opt.optimizer if isinstance(opt, LightningOptimizer) else opt
-
     def network_of(self, optimizer: Optimizer | LightningOptimizer) -> str:
         """``"generator"`` or ``"discriminator"``: which network ``optimizer`` trains."""
-        return "generator" if self.raw_optimizer(optimizer) is self.trainer.optimizers[0] else "discriminator"
+        raw = optimizer.optimizer if isinstance(optimizer, LightningOptimizer) else optimizer
+        return "generator" if raw is self.trainer.optimizers[0] else "discriminator"
 
     def trainer_defaults(self) -> dict[str, Any]:
         """``lightning.Trainer`` keywords this config implies (precision, no epoch limit, log cadence)."""
@@ -299,22 +294,13 @@ class GANModule(L.LightningModule):
         return self.denormalize(self.generate(self.prepare(batch)), self.task.output_branch)
 
     def on_validation_end(self) -> None:
-        """Feed plateau schedules the monitored metric (after Lightning reduced this validation's values)."""
+        """Feed plateau schedules their metric (after Lightning reduced this validation's values)."""
         if self.trainer.sanity_checking or self.trainer.state.fn != "fit":
             return
-        for network, sched in zip(("generator", "discriminator"), self.schedules()):
-            if not sched.watches_metric or (network == "discriminator"
-                                            and self.iteration <= self.cfg.Training.pretrain_steps):
-                continue
-            value = self.trainer.callback_metrics.get(sched.monitor)
-            if value is None:
-                if sched.monitor not in self._warned:
-                    self._warned.add(sched.monitor)
-                    rank_zero_warn(f"the plateau schedule of the {network} watches {sched.monitor!r}, which was not "
-                                   f"logged; logged metrics: {sorted(self.trainer.callback_metrics)}. Set "
-                                   f"Schedulers.{network}.monitor to one of them")
-                continue
-            sched.observe(float(value))
+        g, d = self.schedules()  # the discriminator's schedule starts with its training
+        training = {"generator": g} | ({"discriminator": d} if self.iteration > self.cfg.Training.pretrain_steps
+                                       else {})
+        observe_plateaus(training, self.trainer.callback_metrics, self._warned)
 
     # -- checkpoints ------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
