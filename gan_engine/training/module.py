@@ -37,6 +37,7 @@ from dataclasses import asdict
 from typing import Any, cast
 
 import lightning as L
+import torch
 from lightning.pytorch.core.optimizer import LightningOptimizer
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
@@ -87,6 +88,9 @@ class GANModule(L.LightningModule):
         if c.Training.label_smoothing > 0 and not self.adversarial.supports_label_smoothing:
             raise ConfigError([ConfigIssue("Training.label_smoothing", f"the {c.Losses.adversarial.name!r} loss has "
                                            "no real target to smooth; set 0 or use bce, lsgan or relativistic")])
+        if c.Training.pretrain_steps > 0 and not self.task.has_content_target:
+            raise ConfigError([ConfigIssue("Training.pretrain_steps", f"the {c.Task.name!r} task has no content "
+                                           "target, so generator-only pretraining has nothing to learn; set 0")])
         s = c.Training.Stability
         self.nonfinite = NonFiniteGuard([f"content/{k}" for k in self.content_losses] + _D_TERMS + _G_TERMS,
                                         s.nonfinite, s.max_nonfinite)
@@ -131,7 +135,7 @@ class GANModule(L.LightningModule):
 
     def weighted_content(self, values: Mapping[str, Tensor]) -> Tensor:
         """The weighted sum of unweighted content-term values."""
-        return cast(Tensor, sum(self.content_weights[k] * v for k, v in values.items()))
+        return sum((self.content_weights[k] * v for k, v in values.items()), torch.zeros((), device=self.device))
 
     def schedules(self) -> tuple[IterationLR, IterationLR]:
         """The generator's and the discriminator's learning-rate schedules."""
@@ -278,7 +282,9 @@ class GANModule(L.LightningModule):
         fake = self.generate(b)
         metrics = self.task.validation_metrics(self.denormalize(fake, self.task.output_branch),
                                                self.denormalize_batch(b), self.data_range)
-        metrics["content_loss"] = self.weighted_content(self.task.content_loss(fake, b, self.content_terms))
+        content = self.task.content_loss(fake, b, self.content_terms)
+        if content:
+            metrics["content_loss"] = self.weighted_content(content)
         self.log_dict({f"{stage}/{k}": v for k, v in metrics.items()}, on_step=False, on_epoch=True, sync_dist=True,
                       batch_size=fake.shape[0])
         return {"fake": fake, "batch": b}

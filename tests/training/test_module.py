@@ -237,3 +237,16 @@ def test_configure_callbacks_adds_the_engine_callbacks() -> None:
     assert names == ["EMA", "GradientNormMonitor"]
     module = tiny_module({"Training.EMA.enabled": False, "Callbacks.gradient_norm.enabled": False})
     assert [type(c).__name__ for c in module.configure_callbacks()] == ["GANHealthMonitor"]
+
+
+def test_pretraining_needs_a_content_target() -> None:
+    from typing import ClassVar
+
+    from gan_engine.tasks.super_resolution import SuperResolution
+
+    @ge.tasks.register("no_target_sr")
+    class NoTarget(SuperResolution):
+        has_content_target: ClassVar[bool] = False
+
+    with pytest.raises(ConfigError, match=r"Training\.pretrain_steps.*no content target"):
+        tiny_module({"Task.name": "no_target_sr", "Training.pretrain_steps": 1})
