@@ -262,6 +262,9 @@ class GANModule(L.LightningModule):
     def on_train_start(self) -> None:
         if self.iteration >= self.cfg.Training.max_steps:
             self.trainer.should_stop = True
+        if self.trainer.max_steps != -1:
+            rank_zero_warn(f"Trainer(max_steps={self.trainer.max_steps}) counts optimizer steps (two per adversarial "
+                           "iteration); the module stops after Training.max_steps iterations: drop the Trainer's")
         expected = PRECISIONS[self.cfg.Training.precision]
         if str(self.trainer.precision) != expected:
             rank_zero_warn(f"Training.precision is {self.cfg.Training.precision!r} but the Trainer runs "

@@ -250,3 +250,10 @@ def test_pretraining_needs_a_content_target() -> None:
 
     with pytest.raises(ConfigError, match=r"Training\.pretrain_steps.*no content target"):
         tiny_module({"Task.name": "no_target_sr", "Training.pretrain_steps": 1})
+
+
+def test_a_trainer_max_steps_is_reported_as_counting_optimizer_steps() -> None:
+    module = tiny_module({"Training.max_steps": 2})
+    with pytest.warns(UserWarning, match=r"Trainer\(max_steps=50\) counts optimizer steps"):
+        fit(module, max_steps=50)
+    assert module.iteration == 2
