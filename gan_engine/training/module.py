@@ -213,7 +213,7 @@ class GANModule(L.LightningModule):
         sched_g.step()
         if not plan.pretraining:
             sched_d.step()
-        self.nonfinite.end_iteration(plan.iteration)
+        self.nonfinite.end_iteration()
         self.iteration += 1
         terms = {k: v for p in phases if p is not None for k, v in p["terms"].items()}
         n = sum(self.task.real(m.batch).shape[0] for m in micro)
@@ -229,15 +229,16 @@ class GANModule(L.LightningModule):
         return out
 
     def _log_iteration(self, plan: IterationPlan, terms: dict[str, Tensor], batch_size: int) -> None:
-        self.log("train/adv_weight", plan.adversarial_weight, on_step=True, on_epoch=False, batch_size=batch_size)
+        # Python numbers are logged as CPU tensors: Lightning would copy them to the GPU, a synchronising copy.
+        self.log("train/adv_weight", torch.tensor(plan.adversarial_weight), on_step=True, on_epoch=False,
+                 batch_size=batch_size)
         if not is_logging_step(self.trainer):
             return
         self.log_dict({f"train/{k}": v for k, v in terms.items()}, on_step=True, on_epoch=False, sync_dist=True,
                       batch_size=batch_size)
         lrs = {f"lr/{n}": float(self.optimizer_of(n).param_groups[0]["lr"]) for n in ("generator", "discriminator")}
-        skipped = float(self.nonfinite.check()["skipped"])
-        self.log_dict({**lrs, "train/nonfinite_skipped": skipped}, on_step=True, on_epoch=False,
-                      batch_size=batch_size)
+        lrs["train/nonfinite_skipped"] = float(self.nonfinite.check()["skipped"])
+        self.log_dict({k: torch.tensor(v) for k, v in lrs.items()}, on_step=True, on_epoch=False, batch_size=batch_size)
 
     def on_before_optimizer_step(self, optimizer: Optimizer) -> None:
         """Clip the stepping network's gradients (already unscaled under fp16 mixed precision)."""
