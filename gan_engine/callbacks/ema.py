@@ -31,11 +31,11 @@ from lightning.pytorch.callbacks import Callback
 from torch import Tensor, nn
 from typing_extensions import override
 
+from gan_engine.checkpoint import EMA_STATE_KIND as STATE_KIND
 from gan_engine.registry import callbacks
 
 __all__ = ["EMA", "STATE_KIND", "decay_at"]
 
-STATE_KIND = "gan_engine.ema"
 WARMUPS = ("none", "inverse", "power", "half_life")
 
 
@@ -137,6 +137,10 @@ class EMA(Callback):
         self._backup = None
 
     # -- hooks ------------------------------------------------------------------------
+    @override
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.shadow(pl_module)  # the average starts from the weights training starts from (or the loaded ones)
+
     @override
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
