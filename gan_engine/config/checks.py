@@ -137,7 +137,7 @@ def _check_content_target(cfg: Config, task: Any) -> list[ConfigIssue]:
                                   "output with; set 'Losses.content: []'"))
     if cfg.Training.pretrain_steps:
         issues.append(ConfigIssue("Training.pretrain_steps", f"is {cfg.Training.pretrain_steps}, but the task "
-                                  f"{cfg.Task.name!r} has no content loss to pretrain the generator with; set 0"))
+                                  f"{cfg.Task.name!r} has no content target to pretrain the generator on; set 0"))
     return issues
 
 
