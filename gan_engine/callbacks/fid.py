@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import lightning as L
 import torch
@@ -103,7 +103,7 @@ class FIDKID(L.Callback):
             return
         real, fake = torch.cat(self.real_features), torch.cat(self.fake_features)
         if trainer.world_size > 1:  # every process saw its own shard of the validation set
-            real, fake = (pl_module.all_gather(x).flatten(0, 1) for x in (real, fake))
+            real, fake = (cast(Tensor, pl_module.all_gather(x)).flatten(0, 1) for x in (real, fake))
         if min(len(real), len(fake)) < 2:
             return
         pl_module.log("val/fid", frechet_distance(real, fake).float())
