@@ -240,3 +240,24 @@ def test_workers_load_folder_data(tmp_path: Path) -> None:
     loader = dm.train_dataloader()
     assert loader.persistent_workers and loader.num_workers == 1
     assert _batch(dm)["lr"].shape == (2, 3, 8, 8)
+
+
+def test_mixed_formats_in_one_folder_share_one_value_range(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    rgb = rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "a.png")
+    Image.fromarray(rgb).save(tmp_path / "b.tif")
+    np.savez(tmp_path / "c.npz", image=np.moveaxis(rgb, -1, 0).astype(np.float32) / 255)
+    grey16 = (rng.random((20, 20)) * 65535).astype(np.uint16)
+    Image.fromarray(grey16).save(tmp_path / "d16.png")
+    dm = datamodules.build("image_folder", root=str(tmp_path), bands=3, scale=2, hr_size=20, augment=False,
+                           val_fraction=0.0, check="full")
+    with pytest.raises(DataError, match=r"d16\.png: has 1 band but the configuration expects 3"):
+        dm.setup()
+    (tmp_path / "d16.png").unlink()
+    dm = datamodules.build("image_folder", root=str(tmp_path), bands=3, scale=2, hr_size=20, augment=False,
+                           val_fraction=0.0)
+    dm.setup()
+    items = [dm.train_set[i]["hr"] for i in range(3)]
+    for item in items[1:]:
+        torch.testing.assert_close(item, items[0])  # PNG, TIFF and a float .npz stack read alike
