@@ -123,6 +123,11 @@ def _resolve_derived(cfg: Config, known: dict[str, Any], issues: list[ConfigIssu
     _derive(cfg.Generator, known["Generator"], "in_channels", g_in, "Generator", source, issues)
     _derive(cfg.Generator, known["Generator"], "out_channels", g_out, "Generator", source, issues)
     _derive(cfg.Generator, known["Generator"], "scale", scale, "Generator", "Task.scale", issues)
+    supported = getattr(known["Generator"], "scales", None)
+    if supported is not None and _accepts(known["Generator"], "scale") and scale not in supported:
+        issues.append(ConfigIssue("Generator.name", f"generator {cfg.Generator.name!r} supports scale "
+                                  f"{' / '.join(map(str, supported))}, but Task.scale is {scale}; choose another "
+                                  "generator or change Task.scale"))
     d_in = task.discriminator_channels(int(bands))
     _derive(cfg.Discriminator, known["Discriminator"], "in_channels", d_in, "Discriminator", source, issues)
 
