@@ -39,7 +39,7 @@ def main(out: Path, strategy: str) -> None:
     L.seed_everything(0, verbose=False)
     module = tiny_module({"Training.max_steps": 5, "Training.pretrain_steps": 2, "Data.train_size": 16,
                           "Training.Stability.r1_gamma": 1.0, "Training.Stability.d_reg_every": 2,
-                          "Losses.feature_matching": 0.5})
+                          "Losses.feature_matching": 0.5, "Normalization.name": "zscore"})
     logger = MemoryLogger()
     tr = L.Trainer(accelerator="cpu", devices=2, strategy=strategy, max_epochs=-1, logger=logger,
                    enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
@@ -52,7 +52,8 @@ def main(out: Path, strategy: str) -> None:
                 "generator": module.generator.state_dict(), "discriminator": module.discriminator.state_dict(),
                 "ema": ema.shadow(module), "ema_updates": ema.num_updates, "rows": logger.rows,
                 "metrics": {k: float(v) for k, v in tr.callback_metrics.items()},
-                "fid_local_images": int(fid.fake_features_num_samples)},
+                "fid_local_images": int(fid.fake_features_num_samples),
+                "normalizers": {k: v.cpu() for k, v in module.normalizers.state_dict().items()}},
                out / f"rank{tr.global_rank}.pt")
 
 

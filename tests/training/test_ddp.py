@@ -48,6 +48,13 @@ def test_logged_values_are_reduced_across_ranks(ranks: list[dict[str, object]]) 
     assert "train/d_adversarial" not in rows0[0][1]  # pretraining: no discriminator metrics
 
 
+def test_normalisers_fitted_on_the_training_data_are_identical_across_ranks(ranks: list[dict[str, object]]) -> None:
+    a, b = ranks[0]["normalizers"], ranks[1]["normalizers"]
+    assert a.keys() == b.keys() and {"lr.mean", "lr.std", "hr.mean", "hr.std"} <= a.keys()  # type: ignore[attr-defined]
+    assert all(torch.equal(a[k], b[k]) for k in a)  # type: ignore[index]
+    assert a["hr.mean"].shape == (3,) and bool((a["hr.std"] > 0).all())  # type: ignore[index]
+
+
 def test_fid_and_kid_reduce_the_features_of_every_rank(ranks: list[dict[str, object]]) -> None:
     # each rank saw one validation image, too few for a covariance: the values exist because
     # torchmetrics gathered both ranks' features before computing
