@@ -103,10 +103,11 @@ def test_config_callback_matches_the_metrics_on_every_band_with_local_weights(in
     cfg = ge.load_config({**SR, "Callbacks": {"extra_validation": [spec]}})
     module = ge.GANModule(cfg)
     dm = datamodules.build(cfg.Data.name, **cfg.Data.params)
+    dm.data_range = 2.0  # the images are mapped to Inception's input from [0, data range]
     trainer = _trainer([], module)
     trainer.fit(module, dm)
     callback = next(c for c in trainer.callbacks if isinstance(c, FIDKID))
-    assert callback.extractor is not None and callback.extractor.input_range == (0.0, module.data_range)
+    assert callback.extractor is not None and callback.extractor.input_range == (0.0, 2.0) == (0.0, module.data_range)
     module.eval()
     first = {k: float(v) for k, v in trainer.validate(module, dm, verbose=False)[0].items()}
     second = trainer.validate(module, dm, verbose=False)[0]
