@@ -14,7 +14,29 @@ from torch import Tensor
 
 from gan_engine.metrics import psnr, ssim
 
-__all__ = ["Task"]
+__all__ = ["Task", "masked_term"]
+
+
+def masked_term(loss: Callable[..., Tensor], pred: Tensor, target: Tensor, mask: Tensor) -> Tensor:
+    r"""A content loss over the pixels ``mask`` selects: the mean of its per-pixel terms there.
+
+    A loss declaring ``supports_weight = True`` (every built-in content loss) is called with
+    ``weight=mask`` and returns the weighted mean :math:`\sum_p m_p \ell_p / \sum_p m_p`,
+    right for any loss: SSIM, SAM, total variation, perceptual. A loss without the keyword
+    (e.g. a third-party module) falls back to comparing ``mask`` ⊙ ``pred`` with ``mask`` ⊙
+    ``target`` and dividing by the mask's mean :math:`\bar m`; that equals the masked mean
+    only for losses that average a per-pixel term (L1, MSE), not for windowed or feature losses,
+    whose values near the mask's edge also see the zeroed pixels.
+
+    Args:
+        loss: a content loss ``loss(pred, target[, weight=])``.
+        pred: ``(N, C, H, W)`` prediction.
+        target: ``(N, C, H, W)`` reference.
+        mask: ``(N, 1, H, W)`` non-negative weights, 1 on the pixels that count.
+    """
+    if getattr(loss, "supports_weight", False):
+        return loss(pred, target, weight=mask)
+    return loss(pred * mask, target * mask) / mask.mean().clamp_min(1e-6)
 
 
 class Task(ABC):
@@ -81,17 +103,15 @@ class Task(ABC):
 
         The default compares :meth:`content_pair`; a task overrides this to, e.g., weight
         the hole of an inpainting mask. When the batch holds a ``"valid"`` mask
-        ``(N, 1, H, W)`` (data with no-data pixels), missing pixels are left out: both
-        sides are multiplied by the mask and each term is divided by the valid fraction,
-        so a per-pixel mean loss becomes the mean over valid pixels.
+        ``(N, 1, H, W)`` (data with no-data pixels), each term is the mean over the valid
+        pixels only (see :func:`masked_term`).
         """
         pred, target = self.content_pair(fake, batch)
         valid = batch.get("valid")
-        if valid is None or not terms:
+        if valid is None:
             return {name: loss(pred, target) for name, loss in terms.items()}
         valid = valid.to(pred.dtype)
-        share = valid.mean().clamp_min(1e-6)
-        return {name: loss(pred * valid, target * valid) / share for name, loss in terms.items()}
+        return {name: masked_term(loss, pred, target, valid) for name, loss in terms.items()}
 
     def panels(self, fake: Tensor, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """Ordered image columns for a validation panel, each ``(N, C, H, W)``; pass denormalised tensors."""

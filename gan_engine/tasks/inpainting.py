@@ -11,7 +11,7 @@ from torch import Tensor
 from gan_engine.errors import ShapeError
 from gan_engine.metrics import psnr, ssim
 from gan_engine.registry import tasks
-from gan_engine.tasks.base import Task
+from gan_engine.tasks.base import Task, masked_term
 from gan_engine.tasks.image_to_image import as_mapping
 
 __all__ = ["Inpainting", "masked_psnr"]
@@ -41,12 +41,14 @@ class Inpainting(Task):
     (``C + 1`` input channels) and predicts every pixel; the result is the *composite*:
     generated pixels in the holes, known pixels elsewhere. The discriminator judges the
     composite against the real image. Content losses are computed on the raw output,
-    separately on the hole and on the known region, each averaged over its own pixels:
+    separately on the hole and on the known region, each as the mean of the loss's per-pixel
+    terms over its own pixels (the region is the loss's per-pixel ``weight``):
 
-    .. math:: \mathcal L = w_h \, \ell(m \odot \hat y, m \odot y) / \bar m
-              + w_k \, \ell((1-m) \odot \hat y, (1-m) \odot y) / (1 - \bar m)
+    .. math:: \mathcal L = w_h \, \frac{\sum_p m_p \ell_p}{\sum_p m_p}
+              + w_k \, \frac{\sum_p (1-m_p) \ell_p}{\sum_p (1-m_p)}
 
-    where :math:`\bar m` is the batch's hole fraction. Validation reports PSNR and mean
+    A loss without ``supports_weight`` falls back to masking both images instead (see
+    :func:`~gan_engine.tasks.base.masked_term`). Validation reports PSNR and mean
     absolute error on the hole (``psnr_hole``, ``l1_hole``) and PSNR/SSIM of the whole
     composite. The mask goes through the conditioning (``cond``) normalisation branch.
 
@@ -103,18 +105,25 @@ class Inpainting(Task):
         return self.compose(image, batch)
 
     def content_loss(self, fake: Tensor, batch: Mapping[str, Tensor],
-                     terms: Mapping[str, Callable[[Tensor, Tensor], Tensor]]) -> dict[str, Tensor]:
-        """Each content term on the hole and on the known pixels, each region averaged over its own pixels."""
+                     terms: Mapping[str, Callable[..., Tensor]]) -> dict[str, Tensor]:
+        """Each content term on the hole and on the known pixels, each region averaged over its own pixels.
+
+        The regions are passed to the losses as per-pixel weights (see
+        :func:`gan_engine.tasks.base.masked_term`); a ``"valid"`` mask of the batch, when
+        present, removes its no-data pixels from both.
+        """
         mask, image = batch["mask"].to(fake.dtype), batch["image"].to(fake.dtype)
-        hole_share = mask.mean().clamp_min(1e-6)
-        known_share = (1 - mask).mean().clamp_min(1e-6)
+        hole, known = mask, 1 - mask
+        valid = batch.get("valid")
+        if valid is not None:
+            hole, known = hole * valid.to(fake.dtype), known * valid.to(fake.dtype)
         out = {}
         for name, loss in terms.items():
             value = fake.new_zeros(())
             if self.hole_weight:
-                value = value + self.hole_weight / hole_share * loss(fake * mask, image * mask)
+                value = value + self.hole_weight * masked_term(loss, fake, image, hole)
             if self.known_weight:
-                value = value + self.known_weight / known_share * loss(fake * (1 - mask), image * (1 - mask))
+                value = value + self.known_weight * masked_term(loss, fake, image, known)
             out[name] = value
         return out
 

@@ -9,7 +9,9 @@ Contract relied on by ``ge.fit``, callbacks and tools (kept stable):
   training). Every count of the config uses it: ``max_steps`` (the module stops the
   Trainer itself after exactly that many), ``pretrain_steps``, the adversarial ramp, EMA
   ``update_after_step``, warm-ups, ``d_reg_every``, periodic checkpoints.
-- ``module.generator``, ``module.discriminator``, ``module.task``, ``module.normalizers``;
+- ``module.generator``, ``module.discriminator``, ``module.task``, ``module.normalizers``
+  (a normaliser without statistics is fitted on the first training batches in
+  ``on_fit_start``, see :mod:`gan_engine.training.normalization`);
   ``module.denormalize(x, branch)`` undoes a branch's normaliser (``task.output_branch``
   for generator outputs); ``module.current_phase`` names the running phase.
 - ``training_step`` returns (and callbacks receive as ``outputs``) a dict with
@@ -58,6 +60,7 @@ from gan_engine.training.build import (
 )
 from gan_engine.training.cadence import is_logging_step
 from gan_engine.training.nonfinite import NonFiniteGuard
+from gan_engine.training.normalization import FIT_BATCHES, fit_normalizers
 from gan_engine.training.optim import IterationLR, clip_gradients_, observe_plateaus
 from gan_engine.training.phases import MicroBatch, discriminator_phase, generator_phase, regularizer_phase
 from gan_engine.training.rng import capture_rng, restore_rng
@@ -72,6 +75,9 @@ _G_TERMS = ["g_adversarial", "feature_matching", "g_total"]
 
 class GANModule(L.LightningModule):
     """Trains ``Generator`` against ``Discriminator`` as the config says; see the module docstring."""
+
+    #: Training batches a normaliser without statistics is fitted on.
+    normalizer_fit_batches: int = FIT_BATCHES
 
     def __init__(self, cfg: Config | Mapping[str, Any] | str | os.PathLike[str]) -> None:
         super().__init__()
@@ -259,6 +265,10 @@ class GANModule(L.LightningModule):
         ddp_kwargs = getattr(self.trainer.strategy, "_ddp_kwargs", None)
         if isinstance(ddp_kwargs, dict):
             ddp_kwargs.setdefault("find_unused_parameters", True)
+
+    def on_fit_start(self) -> None:
+        """Estimate missing normaliser statistics from the training data (a resumed run has loaded its own)."""
+        fit_normalizers(self, self.normalizers, self.task, self.normalizer_fit_batches)
 
     def on_train_start(self) -> None:
         if self.iteration >= self.cfg.Training.max_steps:

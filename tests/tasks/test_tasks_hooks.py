@@ -8,7 +8,7 @@ import torch
 from gan_engine.errors import ShapeError
 from gan_engine.metrics import psnr
 from gan_engine.metrics.distribution import sliced_wasserstein
-from gan_engine.registry import tasks
+from gan_engine.registry import losses, tasks
 from gan_engine.tasks.inpainting import masked_psnr
 
 
@@ -75,13 +75,51 @@ def test_inpainting_content_loss_averages_each_region_over_its_own_pixels() -> N
     task = tasks.build("inpainting", hole_weight=6.0, known_weight=1.0)
     image, mask = _holes()
     fake = image + 0.2 * mask - 0.05 * (1 - mask)  # error 0.2 on the hole, 0.05 elsewhere
-    l1 = {"l1": lambda p, t: (p - t).abs().mean()}
+    l1 = {"l1": lambda p, t: (p - t).abs().mean()}  # no supports_weight: the mask-and-rescale fallback
     value = task.content_loss(fake, {"image": image, "mask": mask}, l1)["l1"]
     assert abs(float(value) - (6.0 * 0.2 + 1.0 * 0.05)) < 1e-5
     hole_only = tasks.build("inpainting", known_weight=0.0).content_loss(fake, {"image": image, "mask": mask}, l1)
     assert abs(float(hole_only["l1"]) - 6.0 * 0.2) < 1e-5
     with pytest.raises(ValueError, match="not both 0"):
         tasks.build("inpainting", hole_weight=0.0, known_weight=0.0)
+
+
+def test_inpainting_content_losses_get_the_regions_as_per_pixel_weights() -> None:
+    image, mask = _holes()
+    fake = (image + 0.3 * torch.randn_like(image) * mask).clamp(0, 1)  # wrong only in the holes
+    ssim = losses.build("ssim")
+    batch = {"image": image, "mask": mask}
+    hole = tasks.build("inpainting", hole_weight=1.0, known_weight=0.0).content_loss(fake, batch, {"ssim": ssim})
+    expected = ssim(fake, image, weight=mask)
+    assert torch.allclose(hole["ssim"], expected, atol=1e-6)
+    # multiplying both images by the mask is not the hole's SSIM: windows straddle the edge
+    assert not torch.allclose(hole["ssim"], ssim(fake * mask, image * mask) / mask.mean(), atol=1e-3)
+    both = tasks.build("inpainting", hole_weight=6.0, known_weight=1.0).content_loss(fake, batch, {"ssim": ssim})
+    assert torch.allclose(both["ssim"], 6 * expected + ssim(fake, image, weight=1 - mask), atol=1e-6)
+
+
+def test_inpainting_leaves_nodata_pixels_out_of_both_regions() -> None:
+    image, mask = _holes()
+    valid = torch.ones_like(mask)
+    valid[:, :, :, 4:] = 0
+    fake = image + 0.1
+    fake[:, :, :, 4:] += 5.0  # missing data: must not count
+    value = tasks.build("inpainting", hole_weight=6.0, known_weight=1.0).content_loss(
+        fake, {"image": image, "mask": mask, "valid": valid}, {"l1": losses.build("l1")})["l1"]
+    assert abs(float(value) - 7 * 0.1) < 1e-5
+
+
+def test_nodata_mask_is_a_per_pixel_weight_of_supporting_losses() -> None:
+    task = tasks.build("super_resolution", scale=2)
+    hr = torch.rand(2, 3, 16, 16)
+    valid = torch.ones(2, 1, 16, 16)
+    valid[:, :, :6] = 0
+    fake = (hr + 0.2 * torch.randn_like(hr)).clamp(0, 1)
+    batch = {"lr": hr[..., ::2, ::2], "hr": hr, "valid": valid}
+    terms = {"ssim": losses.build("ssim"), "sam": losses.build("sam")}
+    values = task.content_loss(fake, batch, terms)
+    for name, loss in terms.items():
+        assert torch.allclose(values[name], loss(fake, hr, weight=valid), atol=1e-6), name
 
 
 def test_inpainting_discriminator_sees_the_composite() -> None:
