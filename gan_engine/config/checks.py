@@ -179,6 +179,9 @@ def _check_loss_kinds(cfg: Config, known: dict[str, Any]) -> list[ConfigIssue]:
     if adv is not None and getattr(adv, "kind", None) != "adversarial":
         issues.append(ConfigIssue("Losses.adversarial.name", f"{cfg.Losses.adversarial.name!r} is not an "
                                   "adversarial loss (bce, hinge, wasserstein, lsgan, relativistic, ...)"))
+    if adv is not None and cfg.Training.label_smoothing > 0 and not getattr(adv, "supports_label_smoothing", True):
+        issues.append(ConfigIssue("Training.label_smoothing", f"the {cfg.Losses.adversarial.name!r} loss has no real "
+                                  "target to smooth; set 0 or use bce, lsgan or relativistic"))
     disc = known.get("Discriminator")
     if cfg.Losses.feature_matching > 0 and disc is not None and not getattr(disc, "returns_features", False):
         issues.append(ConfigIssue("Losses.feature_matching", f"discriminator {cfg.Discriminator.name!r} does "
