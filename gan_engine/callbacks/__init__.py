@@ -4,7 +4,14 @@ on first use: ``import gan_engine`` and ``callbacks.names()`` stay light."""
 from gan_engine.registry import callbacks
 
 # name -> "module:attribute"; each module also registers its class at the definition site.
-_BUILTINS: dict[str, str] = {}
+_BUILTINS: dict[str, str] = {
+    "best_checkpoints": "gan_engine.callbacks.checkpoints:BestCheckpoints",
+    "histograms": "gan_engine.callbacks.histograms:Histograms",
+    "image_panels": "gan_engine.callbacks.images:ImagePanels",
+    "metrics_file": "gan_engine.callbacks.records:MetricsFile",
+    "periodic_checkpoint": "gan_engine.callbacks.checkpoints:PeriodicCheckpoint",
+    "training_log": "gan_engine.callbacks.records:TrainingLog",
+}
 
 for _name, _target in _BUILTINS.items():
     callbacks.declare(_name, _target)

@@ -1,0 +1,123 @@
+"""Checkpoint writing: atomic files, top-k by a metric, periodic snapshots by iteration.
+
+:class:`AtomicCheckpointIO` is a Lightning ``CheckpointIO`` plugin: every checkpoint is
+written to a temporary file in the same folder and renamed over the target only once it
+is complete, so a crash, a full disk or a kill during a write leaves the previous
+``last.ckpt`` intact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.fabric.utilities.types import _PATH
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+from torch import Tensor
+from typing_extensions import override
+
+from gan_engine.callbacks._common import iteration_of
+from gan_engine.registry import callbacks
+
+__all__ = ["AtomicCheckpointIO", "BestCheckpoints", "PeriodicCheckpoint"]
+
+log = logging.getLogger("gan_engine")
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Write checkpoints to a temporary file, flush it to disk, then rename it into place."""
+
+    @override
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: _PATH, storage_options: Any | None = None) -> None:
+        if storage_options is not None:
+            raise TypeError(f"{type(self).__name__} takes no storage_options, got {storage_options!r}")
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                torch.save(checkpoint, fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+
+@callbacks.register("best_checkpoints")
+class BestCheckpoints(ModelCheckpoint):
+    """Lightning's ``ModelCheckpoint`` with file names that count iterations, not optimizer steps.
+
+    Keeps ``last.ckpt`` and the ``save_top_k`` best checkpoints by ``monitor``, named
+    ``best-iter=0001200.ckpt``; with ``monitor=None`` only ``last.ckpt`` is kept.
+
+    Args:
+        dirpath: folder of the checkpoints.
+        monitor: metric ranking the checkpoints, e.g. ``"val/psnr"``; ``None`` keeps the last only.
+        mode: ``"max"`` when higher is better, ``"min"`` otherwise.
+        save_top_k: best checkpoints kept.
+    """
+
+    def __init__(self, dirpath: str | Path = "checkpoints", monitor: str | None = "val/psnr", mode: str = "max",
+                 save_top_k: int = 1) -> None:
+        super().__init__(dirpath=dirpath, filename="best-{iter:07d}", monitor=monitor, mode=mode,
+                         save_top_k=save_top_k if monitor else 0, save_last=True, auto_insert_metric_name=True)
+        self._iteration = 0
+
+    @override
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._iteration = iteration_of(trainer)
+        super().on_validation_end(trainer, pl_module)
+
+    @override
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._iteration = iteration_of(trainer)
+        super().on_train_end(trainer, pl_module)
+
+    @override
+    def format_checkpoint_name(self, metrics: dict[str, Tensor], filename: str | None = None, ver: int | None = None,
+                               prefix: str | None = None) -> str:
+        return super().format_checkpoint_name({**metrics, "iter": torch.tensor(self._iteration)}, filename, ver,
+                                              prefix)
+
+
+@callbacks.register("periodic_checkpoint")
+class PeriodicCheckpoint(L.Callback):
+    """Keep a snapshot every ``every_n_steps`` training iterations, as ``iter-0005000.ckpt``.
+
+    Iterations are batches that update the generator (the module's ``iteration``), not
+    Lightning's ``global_step``. Snapshots are never deleted.
+
+    Args:
+        dirpath: folder of the snapshots.
+        every_n_steps: iterations between snapshots; 0 disables them.
+    """
+
+    def __init__(self, dirpath: str | Path = "checkpoints", every_n_steps: int = 0) -> None:
+        self.dirpath = Path(dirpath)
+        self.every_n_steps = every_n_steps
+        self.saved: list[Path] = []
+
+    def should_save(self, iteration: int) -> bool:
+        """Whether the iteration just completed gets a snapshot."""
+        return self.every_n_steps > 0 and iteration > 0 and iteration % self.every_n_steps == 0
+
+    @override
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        iteration = iteration_of(trainer)
+        if not self.should_save(iteration) or getattr(trainer, "fast_dev_run", False) or trainer.sanity_checking:
+            return
+        path = self.dirpath / f"iter-{iteration:07d}.ckpt"
+        trainer.save_checkpoint(path)
+        self.saved.append(path)
+        log.info("periodic checkpoint written to %s", path)
