@@ -32,7 +32,7 @@ from gan_engine.errors import (
     RunLockedError,
     ShapeError,
 )
-from gan_engine.registry import (  # noqa: F811
+from gan_engine.registry import (
     Registry,
     callbacks,
     datamodules,

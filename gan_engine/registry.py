@@ -250,10 +250,7 @@ class Registry(Generic[T]):
             return ComponentInfo(self.kind, name, entry.origin, entry.target, error=str(exc))
         assert entry is not None
         doc = inspect.getdoc(obj) or ""
-        try:
-            sig = str(inspect.signature(obj))
-        except (TypeError, ValueError):
-            sig = ""
+        sig = _signature_text(obj)
         return ComponentInfo(self.kind, name, entry.origin, entry.target, doc.split("\n", 1)[0], sig)
 
     # -- isolation --------------------------------------------------------------------
@@ -270,6 +267,17 @@ def _parameters(obj: Any) -> dict[str, inspect.Parameter]:
     except (TypeError, ValueError):
         return {}
     return {n: p for n, p in sig.parameters.items() if p.kind is not inspect.Parameter.VAR_POSITIONAL}
+
+
+def _signature_text(obj: Any) -> str:
+    try:
+        try:
+            sig = inspect.signature(obj, eval_str=True)
+        except (NameError, SyntaxError):  # annotations naming what is not importable at run time
+            sig = inspect.signature(obj)
+    except (TypeError, ValueError):
+        return ""
+    return str(sig.replace(return_annotation=inspect.Signature.empty))
 
 
 _REGISTRIES: dict[str, Registry[Any]] = {}

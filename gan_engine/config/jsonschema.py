@@ -20,9 +20,8 @@ def config_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of a whole gan_engine config file.
 
     Example:
-        >>> schema = config_schema()
-        >>> schema["properties"]["Training"]["properties"]["max_steps"]["type"]
-        'integer'
+        >>> import json
+        >>> text = json.dumps(config_schema(), indent=2)  # save beside your configs for editors
     """
     schema = type_schema(Config)
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "gan_engine configuration", **schema}

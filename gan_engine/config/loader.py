@@ -210,7 +210,7 @@ def _convert_scalar(tp: Any, value: Any, path: str, issues: list[ConfigIssue], d
 
 
 def _convert_dataclass(tp: type, value: Any, path: str, issues: list[ConfigIssue], default: Any) -> Any:
-    base = default if isinstance(default, tp) else tp()
+    base: Any = default if isinstance(default, tp) else tp()
     if issubclass(tp, ComponentSpec) and isinstance(value, str):
         value = {"name": value}
     if not isinstance(value, Mapping):

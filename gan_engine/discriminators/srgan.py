@@ -2,57 +2,63 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
-
 from torch import Tensor, nn
-from torch.nn.utils import parametrizations
 
-from gan_engine.errors import ShapeError
+from gan_engine.discriminators.base import Discriminator
+from gan_engine.nn import make_norm, maybe_spectral_norm
 from gan_engine.registry import discriminators
 
 __all__ = ["SRGANDiscriminator"]
 
 
 @discriminators.register("srgan")
-class SRGANDiscriminator(nn.Module):
+class SRGANDiscriminator(Discriminator):
     """VGG-style discriminator with global pooling: one real/fake logit per image.
 
+    ``n_stages`` pairs of 3×3 convolutions (stride 1, then stride 2) with LeakyReLU(0.2),
+    the width doubling every stage; global average pooling (so any input size works), a
+    hidden linear layer and one logit.
+
     Args:
-        in_channels: bands of the images it judges.
-        base_channels: width of the first stage; doubled every second convolution.
+        in_channels: channels of the images it judges (bands, plus conditioning channels
+            for a conditional task).
+        base_channels: width of the first stage; doubled every stage.
         n_stages: number of (stride-1, stride-2) convolution pairs.
+        norm: normalisation after every convolution but the first (``"batch"`` in SRGAN;
+            ``"none"`` by default, which suits spectral norm and gradient penalties).
         spectral_norm: wrap every convolution and linear layer in spectral normalisation.
 
     Shape:
         ``(N, in_channels, H, W)`` → ``(N, 1)`` for any ``H, W ≥ 2**n_stages``.
+
+    Example:
+        >>> import torch
+        >>> d = SRGANDiscriminator(in_channels=13, base_channels=8, n_stages=2)
+        >>> d(torch.rand(2, 13, 16, 16)).shape
+        torch.Size([2, 1])
     """
 
-    output_kind: ClassVar[Literal["image", "patch", "pixel"]] = "image"
-    returns_features: ClassVar[bool] = True
-
-    def __init__(self, in_channels: int = 3, base_channels: int = 64, n_stages: int = 4,
+    def __init__(self, in_channels: int = 3, base_channels: int = 64, n_stages: int = 4, norm: str = "none",
                  spectral_norm: bool = False) -> None:
         super().__init__()
         self.in_channels = in_channels
-        wrap = parametrizations.spectral_norm if spectral_norm else (lambda m: m)
         blocks: list[nn.Module] = []
         ch_in = in_channels
         for i in range(n_stages):
-            ch = base_channels * 2 ** i
+            ch = base_channels * 2**i
             for stride in (1, 2):
-                if i == 0 and stride == 1:
-                    blocks.append(nn.Sequential(wrap(nn.Conv2d(ch_in, ch, 3, 1, 1)), nn.LeakyReLU(0.2)))
-                else:
-                    blocks.append(nn.Sequential(wrap(nn.Conv2d(ch_in, ch, 3, stride, 1)), nn.LeakyReLU(0.2)))
+                first = i == 0 and stride == 1
+                blocks.append(nn.Sequential(maybe_spectral_norm(nn.Conv2d(ch_in, ch, 3, stride, 1), spectral_norm),
+                                            nn.Identity() if first else make_norm(norm, ch), nn.LeakyReLU(0.2)))
                 ch_in = ch
         self.features = nn.ModuleList(blocks)
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                                  wrap(nn.Linear(ch_in, ch_in * 2)), nn.LeakyReLU(0.2), wrap(nn.Linear(ch_in * 2, 1)))
+                                  maybe_spectral_norm(nn.Linear(ch_in, ch_in * 2), spectral_norm), nn.LeakyReLU(0.2),
+                                  maybe_spectral_norm(nn.Linear(ch_in * 2, 1), spectral_norm))
         self.min_size = 2**n_stages
 
     def forward(self, x: Tensor, return_features: bool = False) -> Tensor | tuple[Tensor, list[Tensor]]:
-        if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise ShapeError(f"SRGANDiscriminator expects (N, {self.in_channels}, H, W), got {tuple(x.shape)}")
+        self.check_input(x)
         feats = []
         for block in self.features:
             x = block(x)

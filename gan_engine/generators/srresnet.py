@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import math
+
 from torch import Tensor, nn
 
-from gan_engine.errors import ShapeError
-from gan_engine.nn import PixelShuffleUpsampler
+from gan_engine.generators.base import Generator
+from gan_engine.nn import PixelShuffleUpsampler, upsampling_factors
 from gan_engine.registry import generators
 
-__all__ = ["SRResNet"]
+__all__ = ["SRResNet", "upsampler_receptive_field"]
+
+
+def upsampler_receptive_field(scale: int, kernel: int = 3) -> float:
+    """Context, in input pixels, added by the sub-pixel stages of ``scale`` (one conv per stage)."""
+    total, res = 0.0, 1
+    for f in upsampling_factors(scale):
+        total += (kernel - 1) / res
+        res *= f
+    return total
 
 
 class _ResidualBlock(nn.Module):
@@ -21,12 +32,17 @@ class _ResidualBlock(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        return x + self.body(x)
+        out: Tensor = x + self.body(x)
+        return out
 
 
 @generators.register("srresnet")
-class SRResNet(nn.Module):
+class SRResNet(Generator):
     """SRResNet super-resolution generator for any band count.
+
+    A 9×9 head, ``n_blocks`` residual blocks (conv–PReLU–conv, optionally with batch norm),
+    a long skip, ×2 sub-pixel stages (ICNR-initialised) and a 9×9 tail. No output
+    activation: the output lives in the normaliser's range.
 
     Args:
         in_channels: bands of the input image.
@@ -39,25 +55,28 @@ class SRResNet(nn.Module):
 
     Shape:
         ``(N, in_channels, H, W)`` → ``(N, out_channels, H·scale, W·scale)``.
-    """
 
-    input_multiple = 1
+    Example:
+        >>> import torch
+        >>> g = SRResNet(in_channels=4, scale=2, n_channels=8, n_blocks=1)
+        >>> g(torch.rand(1, 4, 8, 8)).shape
+        torch.Size([1, 4, 16, 16])
+    """
 
     def __init__(self, in_channels: int = 3, out_channels: int | None = None, scale: int = 4,
                  n_channels: int = 64, n_blocks: int = 16, batch_norm: bool = False) -> None:
         super().__init__()
-        self.in_channels, self.scale = in_channels, scale
-        self.out_channels = out_channels or in_channels
+        self._set_meta(in_channels, out_channels, scale)
         self.head = nn.Sequential(nn.Conv2d(in_channels, n_channels, 9, padding=4), nn.PReLU())
         self.body = nn.Sequential(*(_ResidualBlock(n_channels, batch_norm) for _ in range(n_blocks)),
                                   nn.Conv2d(n_channels, n_channels, 3, padding=1))
         self.upsample = PixelShuffleUpsampler(n_channels, scale)
         self.tail = nn.Conv2d(n_channels, self.out_channels, 9, padding=4)
-        # 9x9 head and tail, two 3x3 per block, one 3x3 after the body, 3x3 per upsampling stage.
-        self.receptive_field = 9 + 2 * (2 * n_blocks + 1) + 8 // max(scale, 1)
+        # 9x9 head, two 3x3 per block, one 3x3 after the body, the upsampler, a 9x9 tail at output size.
+        self.receptive_field = math.ceil(1 + 8 + 4 * n_blocks + 2 + upsampler_receptive_field(scale) + 8 / scale)
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise ShapeError(f"SRResNet expects (N, {self.in_channels}, H, W), got {tuple(x.shape)}")
+        self.check_input(x)
         feat = self.head(x)
-        return self.tail(self.upsample(feat + self.body(feat)))
+        out: Tensor = self.tail(self.upsample(feat + self.body(feat)))
+        return out

@@ -45,14 +45,23 @@ def spectral_angle(pred: Tensor, target: Tensor, eps: float = 1e-8, reduction: s
     r"""Spectral angle in radians between the band vectors of each pixel.
 
     .. math:: \mathrm{SAM}(p) = \arccos \frac{\langle \hat y_p, y_p \rangle}{\|\hat y_p\| \|y_p\|}
+              = 2 \operatorname{atan2}\big(\|u - v\|, \|u + v\|\big),
+              \quad u = \frac{\hat y_p}{\|\hat y_p\|},\ v = \frac{y_p}{\|y_p\|}
 
-    Identical spectra give 0, orthogonal spectra :math:`\pi/2`; the angle does not change
-    when a spectrum is scaled. Args as in :func:`psnr`; ``reduction="none"`` returns the
-    ``(N, H, W)`` angle map.
+    The second (Kahan's) form is used: it is exact near 0 and π, where the arccosine
+    loses all precision, and its gradient stays finite. Identical spectra give exactly 0,
+    orthogonal spectra :math:`\pi/2`; the angle does not change when a spectrum is scaled
+    by a positive factor. A zero spectrum (norm below ``eps``) is at :math:`\pi/2` from
+    everything.
+
+    Args:
+        pred: ``(N, C, H, W)`` prediction.
+        target: ``(N, C, H, W)`` reference.
+        eps: smallest norm a spectrum is divided by.
+        reduction: ``"mean"`` over pixels and images, or ``"none"`` for the ``(N, H, W)`` angle map.
     """
     _check_pair(pred, target, "spectral_angle")
-    dot = (pred * target).sum(dim=1)
-    norms = pred.norm(dim=1) * target.norm(dim=1)
-    cos = (dot / norms.clamp_min(eps)).clamp(-1 + 1e-7, 1 - 1e-7)
-    angle = torch.acos(cos)
+    u = pred / pred.norm(dim=1, keepdim=True).clamp_min(eps)
+    v = target / target.norm(dim=1, keepdim=True).clamp_min(eps)
+    angle = 2.0 * torch.atan2((u - v).norm(dim=1), (u + v).norm(dim=1))
     return angle.mean() if reduction == "mean" else angle
