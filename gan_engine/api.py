@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import lightning as L
-from lightning.pytorch.callbacks import Callback, EarlyStopping, LearningRateMonitor
+from lightning.pytorch.callbacks import Callback, EarlyStopping
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 
 from gan_engine.callbacks.checkpoints import AtomicCheckpointIO, BestCheckpoints, PeriodicCheckpoint
@@ -28,7 +28,7 @@ from gan_engine.callbacks.images import ImagePanels, choose_bands
 from gan_engine.callbacks.records import MetricsFile, TrainingLog, scalar_metrics
 from gan_engine.config import Config, load_config
 from gan_engine.errors import ConfigError, ConfigIssue, ShapeError
-from gan_engine.registry import callbacks, datamodules
+from gan_engine.registry import datamodules
 from gan_engine.run import Run, RunDir
 
 if TYPE_CHECKING:
@@ -37,9 +37,6 @@ if TYPE_CHECKING:
 __all__ = ["FitResult", "build_callbacks", "build_datamodule", "build_loggers", "build_trainer", "fit", "validate"]
 
 ConfigLike = str | PathLike[str] | Mapping[str, Any] | Config
-
-#: ``Training.precision`` → Lightning's precision flag.
-PRECISION = {"32": "32-true", "16": "16-mixed", "bf16": "bf16-mixed"}
 
 
 @dataclass
@@ -100,7 +97,7 @@ def fit(config: ConfigLike | None = None, datamodule: L.LightningDataModule | No
         L.seed_everything(cfg.Project.seed, workers=True, verbose=False)
         data = datamodule if datamodule is not None else build_datamodule(cfg)
         module = GANModule(cfg)
-        trainer = build_trainer(cfg, run)
+        trainer = build_trainer(cfg, run, module)
         with _interrupts_raise(trainer):
             trainer.fit(module, datamodule=data, ckpt_path=start_from)
         result = _result(run, trainer, module)
@@ -130,10 +127,11 @@ def validate(config: ConfigLike | None, checkpoint: str | PathLike[str],
     read_checkpoint(checkpoint)  # fail early, with a clear message, on a bad file
     L.seed_everything(cfg.Project.seed, workers=True, verbose=False)
     data = datamodule if datamodule is not None else build_datamodule(cfg)
-    trainer = L.Trainer(**{**_base_trainer_kwargs(cfg), "logger": False, "enable_checkpointing": False,
-                           "callbacks": [], "default_root_dir": None})
-    outputs = trainer.validate(GANModule(cfg), datamodule=data, ckpt_path=str(checkpoint), verbose=False,
-                               weights_only=True)
+    module = GANModule(cfg)
+    devices = {k: v for k, v in cfg.Trainer.items() if k in ("accelerator", "devices", "strategy", "num_nodes")}
+    trainer = L.Trainer(**module.trainer_defaults(), **devices, logger=False, enable_checkpointing=False,
+                        plugins=[AtomicCheckpointIO()])
+    outputs = trainer.validate(module, datamodule=data, ckpt_path=str(checkpoint), verbose=False)
     return scalar_metrics(outputs[0] if outputs else {})
 
 
@@ -142,27 +140,25 @@ def build_datamodule(cfg: Config) -> L.LightningDataModule:
     return datamodules.build(cfg.Data.name, **cfg.Data.kwargs())  # type: ignore[no-any-return]
 
 
-def build_trainer(cfg: Config, run: Run) -> L.Trainer:
-    """A ``lightning.Trainer`` for ``cfg`` writing into ``run``; keys of ``Trainer:`` win."""
-    kwargs = {**_base_trainer_kwargs(cfg), "default_root_dir": str(run.dir.path),
-                    "callbacks": build_callbacks(cfg, run.dir), "logger": build_loggers(cfg, run.dir)}
+def build_trainer(cfg: Config, run: Run, module: GANModule) -> L.Trainer:
+    """A ``lightning.Trainer`` for ``module`` writing into ``run``; keys of the ``Trainer:`` section win.
+
+    The module stops itself after ``Training.max_steps`` iterations (Lightning's own
+    ``max_steps`` counts optimizer steps, two per GAN iteration), so no epoch or step limit
+    is set here; ``module.trainer_defaults()`` supplies precision and logging cadence.
+    """
+    kwargs = {**module.trainer_defaults(), "default_root_dir": str(run.dir.path),
+              "callbacks": build_callbacks(cfg, run.dir), "logger": build_loggers(cfg, run.dir),
+              "plugins": [AtomicCheckpointIO()], "enable_progress_bar": True}
     kwargs.update(cfg.Trainer)
     return L.Trainer(**kwargs)
 
 
-def _base_trainer_kwargs(cfg: Config) -> dict[str, Any]:
-    # The module stops itself after Training.max_steps iterations; Lightning's own
-    # max_steps counts optimizer steps (two per GAN iteration), so it stays unlimited.
-    return {"max_epochs": -1, "max_steps": -1, "precision": PRECISION[cfg.Training.precision],
-            "log_every_n_steps": cfg.Logging.log_every_n_steps, "plugins": [AtomicCheckpointIO()],
-            **{k: v for k, v in cfg.Trainer.items() if k in ("accelerator", "devices", "strategy", "num_nodes")}}
-
-
 def build_callbacks(cfg: Config, run: RunDir) -> list[Callback]:
-    """The run's callbacks: checkpoints, records, image panels, monitors and ``Callbacks.extra_validation``.
+    """The run's callbacks: checkpoints, records, image panels, learning rates, early stopping, histograms.
 
-    The engine's own callbacks (EMA, gradient norms, GAN health) come from
-    ``GANModule.configure_callbacks``.
+    The engine's own callbacks (EMA, gradient norms, GAN health) and ``Callbacks.extra_validation``
+    come from ``GANModule.configure_callbacks``.
     """
     c, log = cfg.Callbacks, cfg.Logging
     out: list[Callback] = [
@@ -170,16 +166,14 @@ def build_callbacks(cfg: Config, run: RunDir) -> list[Callback]:
         PeriodicCheckpoint(run.checkpoints, c.periodic.every_n_steps),
         MetricsFile(run.metrics),
         TrainingLog(log.log_every_n_steps),
-        ImagePanels(run.images, log.log_images_every_n_steps, log.num_images, log.rgb_bands, log.stretch_percentiles),
+        ImagePanels(run.images, log.log_images_every_n_steps, log.num_images, log.rgb_bands, log.stretch_percentiles,
+                    log.denormalize_images),
     ]
-    if c.lr_monitor and cfg.Trainer.get("logger", True) is not False:
-        out.append(LearningRateMonitor(logging_interval="step"))
     if c.early_stopping is not None:
         e = c.early_stopping
         out.append(EarlyStopping(monitor=e.monitor, mode=e.mode, patience=e.patience, min_delta=e.min_delta))
     if log.log_parameters or log.log_gradients:
         out.append(Histograms(log.log_every_n_steps, parameters=log.log_parameters, gradients=log.log_gradients))
-    out.extend(callbacks.build(spec.name, **spec.kwargs()) for spec in c.extra_validation)
     return out
 
 

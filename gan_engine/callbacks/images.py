@@ -1,9 +1,10 @@
-"""Image panels: input (upsampled) | output | target, side by side, one row per sample.
+"""Image panels: input | output | target side by side (LR | SR | HR for super-resolution).
 
 The pure functions (:func:`choose_bands`, :func:`stretch`, :func:`make_panel`) turn
 multi-band tensors into a displayable RGB grid; :class:`ImagePanels` draws one from the
 training outputs every few iterations and from the first validation batch, and sends it
 to the logger (TensorBoard and W&B keep images) or to PNG files in the run's ``images/``.
+Which columns a panel has is the task's choice (``Task.panels``).
 """
 
 from __future__ import annotations
@@ -112,10 +113,11 @@ def make_panel(columns: Sequence[Tensor], *, reference: int = -1, rgb_bands: Seq
 
 @callbacks.register("image_panels")
 class ImagePanels(L.Callback):
-    """Draw input | output | target panels during training and at each validation.
+    """Draw the task's image columns during training and at each validation.
 
-    The module's step outputs are read through its ``display_images(outputs)`` method,
-    which returns denormalised ``(N, C, H, W)`` columns (input, output, target).
+    Reads the ``fake`` and ``batch`` entries of the module's step outputs, denormalises
+    them (``GANModule.denormalize``) and asks the task for the columns (``Task.panels``):
+    LR (bicubic) | SR | HR for super-resolution. Rows are the first ``num_images`` samples.
 
     Args:
         directory: folder for PNG files, used when no logger keeps images.
@@ -123,12 +125,14 @@ class ImagePanels(L.Callback):
         num_images: samples (rows) per panel.
         rgb_bands: bands drawn as red, green, blue (see :func:`choose_bands`).
         stretch_percentiles: per-band percentile stretch (see :func:`stretch`).
+        denormalize: undo the normalisers first (show data units rather than network units).
     """
 
     def __init__(self, directory: str | Path = "images", every_n_steps: int = 500, num_images: int = 4,
-                 rgb_bands: Sequence[int] | None = None,
-                 stretch_percentiles: Sequence[float] = (2.0, 98.0)) -> None:
+                 rgb_bands: Sequence[int] | None = None, stretch_percentiles: Sequence[float] = (2.0, 98.0),
+                 denormalize: bool = True) -> None:
         self.directory = Path(directory)
+        self.denormalize = denormalize
         self.every_n_steps = every_n_steps
         self.num_images = num_images
         self.rgb_bands = list(rgb_bands) if rgb_bands is not None else None
@@ -157,19 +161,16 @@ class ImagePanels(L.Callback):
     def draw(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, stage: str,
              iteration: int) -> None:
         """Build the panel of ``outputs`` and send it to the logger or to a PNG file."""
-        display = getattr(pl_module, "display_images", None)
-        if display is None or outputs is None:
-            return
         with torch.no_grad():
-            columns = [c for c in display(outputs) if c is not None]
+            columns = panel_columns(pl_module, outputs, self.num_images, self.denormalize)
             if not columns:
                 return
-            panel = make_panel(columns, rgb_bands=self.rgb_bands, percentiles=self.percentiles,
+            panel = make_panel(list(columns.values()), rgb_bands=self.rgb_bands, percentiles=self.percentiles,
                                max_rows=self.num_images)
         self.last_panel = panel
-        self._emit(trainer, f"images/{stage}", panel, iteration)
+        self._emit(trainer, f"images/{stage}", panel, iteration, " | ".join(columns))
 
-    def _emit(self, trainer: L.Trainer, tag: str, panel: Tensor, iteration: int) -> None:
+    def _emit(self, trainer: L.Trainer, tag: str, panel: Tensor, iteration: int, caption: str) -> None:
         for logger in trainer.loggers:
             experiment: Any = getattr(logger, "experiment", None)
             if hasattr(experiment, "add_image"):  # TensorBoard's SummaryWriter
@@ -177,16 +178,30 @@ class ImagePanels(L.Callback):
                 return
             if hasattr(logger, "log_image"):  # Weights & Biases
                 image = (panel.permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
-                logger.log_image(key=tag, images=[image], caption=[f"iteration {iteration}"])
+                logger.log_image(key=tag, images=[image], caption=[f"{caption}, iteration {iteration}"])
                 return
         from torchvision.utils import save_image
 
         self.directory.mkdir(parents=True, exist_ok=True)
         self.last_path = self.directory / f"{tag.split('/')[-1]}-iter{iteration:07d}.png"
         save_image(panel, self.last_path)
-        log.info("image panel written to %s", self.last_path)
+        log.info("image panel (%s) written to %s", caption, self.last_path)
 
 
-def columns_from(outputs: Mapping[str, Any], keys: Sequence[str]) -> list[Tensor | None]:
-    """The tensors of ``outputs`` under ``keys`` (``None`` where absent)."""
-    return [outputs.get(k) if isinstance(outputs.get(k), Tensor) else None for k in keys]
+def panel_columns(module: Any, outputs: Any, rows: int, denormalize: bool = True) -> dict[str, Tensor]:
+    """The named panel columns of a step's outputs (``{"fake": ..., "batch": ...}``), first ``rows`` samples.
+
+    Returns an empty dict when the outputs hold no generated image (an accumulating batch).
+    """
+    if not isinstance(outputs, Mapping):
+        return {}
+    fake, batch = outputs.get("fake"), outputs.get("batch")
+    if not isinstance(fake, Tensor) or not isinstance(batch, Mapping):
+        return {}
+    fake = fake[:rows].detach()
+    batch = {k: v[:rows].detach() if isinstance(v, Tensor) else v for k, v in batch.items()}
+    if denormalize:
+        fake = module.denormalize(fake, module.task.output_branch)
+        batch = module.denormalize_batch(batch)
+    columns: dict[str, Tensor] = module.task.panels(fake, batch)
+    return columns

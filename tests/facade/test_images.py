@@ -49,11 +49,21 @@ def test_stretch_uses_the_reference_percentiles_for_every_column() -> None:
 
 
 class _Module:
-    def __init__(self, columns: list[torch.Tensor]) -> None:
-        self.columns = columns
+    """The parts of a GANModule the panels use: a task with panels and the denormalisers."""
 
-    def display_images(self, outputs: Any) -> list[torch.Tensor]:
-        return self.columns
+    def __init__(self, columns: list[torch.Tensor]) -> None:
+        self.task = SimpleNamespace(output_branch="hr", panels=lambda fake, batch: {f"c{i}": c for i, c in enumerate(columns)})
+        self.denormalized = 0
+
+    def denormalize(self, x: torch.Tensor, branch: str) -> torch.Tensor:
+        self.denormalized += 1
+        return x
+
+    def denormalize_batch(self, batch: dict[str, Any]) -> dict[str, Any]:
+        return batch
+
+
+OUTPUTS = {"fake": torch.rand(4, 1, 2, 2), "batch": {"lr": torch.rand(4, 1, 1, 1)}}
 
 
 def test_the_callback_writes_png_panels_when_the_logger_keeps_no_images(tmp_path: Path) -> None:
@@ -62,11 +72,13 @@ def test_the_callback_writes_png_panels_when_the_logger_keeps_no_images(tmp_path
                               lightning_module=SimpleNamespace(iteration=10), global_step=20)
     module = _Module([torch.rand(4, 6, 4, 4), torch.rand(4, 6, 16, 16), torch.rand(4, 6, 16, 16)])
     assert cb.should_draw(10) and not cb.should_draw(11) and not cb.should_draw(0)
-    cb.on_train_batch_end(trainer, module, {}, None, 0)  # type: ignore[arg-type]
-    cb.on_validation_batch_end(trainer, module, {}, None, 0)  # type: ignore[arg-type]
+    cb.on_train_batch_end(trainer, module, OUTPUTS, None, 0)  # type: ignore[arg-type]
+    cb.on_validation_batch_end(trainer, module, OUTPUTS, None, 0)  # type: ignore[arg-type]
     files = sorted(p.name for p in (tmp_path / "images").iterdir())
     assert files == ["train-iter0000010.png", "val-iter0000010.png"]
     assert Image.open(tmp_path / "images" / files[1]).size == (3 * 16 + 4 * 2, 2 * 16 + 3 * 2)
+    assert module.denormalized == 2  # data units, not network units
+    cb.on_train_batch_end(trainer, module, {}, None, 0)  # an accumulating batch: nothing to draw, no error
 
 
 def test_the_callback_sends_panels_to_a_logger_that_keeps_images(tmp_path: Path) -> None:
@@ -75,6 +87,6 @@ def test_the_callback_sends_panels_to_a_logger_that_keeps_images(tmp_path: Path)
     trainer = SimpleNamespace(loggers=[SimpleNamespace(experiment=writer)], sanity_checking=False,
                               lightning_module=SimpleNamespace(iteration=3), global_step=6)
     cb = ImagePanels(tmp_path / "images", every_n_steps=0)
-    cb.on_validation_batch_end(trainer, _Module([torch.rand(2, 3, 8, 8)]), {}, None, 0)  # type: ignore[arg-type]
+    cb.on_validation_batch_end(trainer, _Module([torch.rand(2, 3, 8, 8)]), OUTPUTS, None, 0)  # type: ignore[arg-type]
     assert seen == [("images/val", (3, 2 * 8 + 3 * 2, 8 + 2 * 2), 3)]
     assert not (tmp_path / "images").exists()
