@@ -6,6 +6,9 @@ from gan_engine.registry import callbacks
 # name -> "module:attribute"; each module also registers its class at the definition site.
 _BUILTINS: dict[str, str] = {
     "best_checkpoints": "gan_engine.callbacks.checkpoints:BestCheckpoints",
+    "ema": "gan_engine.callbacks.ema:EMA",
+    "gan_health": "gan_engine.callbacks.gan_health:GANHealthMonitor",
+    "gradient_norm": "gan_engine.callbacks.gradient_norm:GradientNormMonitor",
     "histograms": "gan_engine.callbacks.histograms:Histograms",
     "image_panels": "gan_engine.callbacks.images:ImagePanels",
     "metrics_file": "gan_engine.callbacks.records:MetricsFile",

@@ -7,10 +7,12 @@ training step never looks at batch keys itself; it asks the task.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from torch import Tensor
+
+from gan_engine.metrics import psnr, ssim
 
 __all__ = ["Task"]
 
@@ -28,6 +30,14 @@ class Task(ABC):
     scale: int = 1
     #: Whether the generator consumes an image (False for synthesis from noise).
     has_content_target: ClassVar[bool] = True
+    #: Normaliser branch (``"lr"``, ``"hr"`` or ``"cond"``, as in ``Normalization``) of each
+    #: batch key the engine normalises; keys not listed (masks, labels) are left alone.
+    branches: ClassVar[Mapping[str, str]] = {}
+    #: Branch the generator's output lives in (denormalised with that branch's normaliser).
+    output_branch: ClassVar[str] = "hr"
+    #: Span of valid values after denormalisation (PSNR and SSIM use it). A data module's
+    #: ``data_range`` attribute takes precedence.
+    data_range: float = 1.0
 
     def generator_channels(self, bands: int) -> tuple[int, int]:
         """``(in_channels, out_channels)`` of the generator for data with ``bands`` bands."""
@@ -56,3 +66,27 @@ class Task(ABC):
     def content_pair(self, fake: Tensor, batch: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
         """``(prediction, target)`` compared by the content losses."""
         return fake, self.real(batch)
+
+    def content_loss(self, fake: Tensor, batch: Mapping[str, Tensor],
+                     terms: Mapping[str, Callable[..., Tensor]]) -> dict[str, Tensor]:
+        """Unweighted value of every content term; the engine weights and sums them.
+
+        The default compares :meth:`content_pair`; a task overrides this to, e.g., weight
+        the hole of an inpainting mask.
+        """
+        pred, target = self.content_pair(fake, batch)
+        return {name: loss(pred, target) for name, loss in terms.items()}
+
+    def panels(self, fake: Tensor, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """Ordered image columns for a validation panel, each ``(N, C, H, W)``; pass denormalised tensors."""
+        return {"Output": fake, "Target": self.real(batch)}
+
+    def validation_metrics(self, fake: Tensor, batch: Mapping[str, Tensor], data_range: float) -> dict[str, Tensor]:
+        """Scalar metrics of one validation batch, computed on the device from denormalised tensors.
+
+        Names are logged under ``val/``. The default: PSNR and SSIM against :meth:`real`.
+        """
+        if not self.has_content_target:
+            return {}
+        target = self.real(batch)
+        return {"psnr": psnr(fake, target, data_range), "ssim": ssim(fake, target, data_range)}

@@ -1,0 +1,326 @@
+"""``GANModule``: the LightningModule that trains a generator against a discriminator.
+
+Contract relied on by ``ge.fit``, callbacks and tools (kept stable):
+
+- ``GANModule(cfg)`` takes a :class:`~gan_engine.config.Config`, a mapping or a YAML path.
+- ``module.iteration``: completed training iterations. An iteration is one training batch,
+  or ``Training.accumulate_grad_batches`` batches when accumulating; it updates the
+  generator (every ``g_update_interval``-th adversarial iteration in critic-style
+  training). Every count of the config uses it: ``max_steps`` (the module stops the
+  Trainer itself after exactly that many), ``pretrain_steps``, the adversarial ramp, EMA
+  ``update_after_step``, warm-ups, ``d_reg_every``, periodic checkpoints.
+- ``module.generator``, ``module.discriminator``, ``module.task``, ``module.normalizers``;
+  ``module.denormalize(x, branch)`` undoes a branch's normaliser (``task.output_branch``
+  for generator outputs); ``module.current_phase`` names the running phase.
+- ``training_step`` returns (and callbacks receive as ``outputs``) a dict with
+  ``iteration``, ``pretraining``, ``discriminator_step``, ``regularizer_step``,
+  ``generator_step``, ``adversarial_weight``, ``images`` (images of the iteration on all
+  processes), ``terms`` (detached loss terms), ``real_scores``/``fake_scores`` (detached
+  discriminator outputs, ``None`` without a discriminator step), ``fake`` and ``batch``
+  (normalised) and ``loss``; it is empty on batches that only accumulate.
+- ``validation_step``/``test_step`` return ``{"fake": ..., "batch": ...}`` (normalised).
+- Checkpoints hold ``checkpoint["gan_engine"]``: ``format``, ``version``, ``config`` (the
+  resolved config as a dict), ``iteration``, ``pending`` (accumulated micro-batches),
+  ``nonfinite``, ``rng``; EMA weights are in the ``ema`` callback's state.
+
+Example:
+    >>> import lightning as L
+    >>> module = GANModule({"Training": {"max_steps": 2, "pretrain_steps": 1}})  # doctest: +SKIP
+    >>> L.Trainer(**module.trainer_defaults()).fit(module, datamodule)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import asdict
+from typing import Any, cast
+
+import lightning as L
+from lightning.pytorch.core.optimizer import LightningOptimizer
+from lightning.pytorch.utilities import rank_zero_warn
+from torch import Tensor, nn
+from torch.optim import Optimizer
+
+from gan_engine._version import __version__
+from gan_engine.config import Config, load_config
+from gan_engine.errors import CheckpointError, ConfigError, ConfigIssue, GanEngineError
+from gan_engine.normalizers.base import Normalizer
+from gan_engine.registry import discriminators, generators, losses, tasks
+from gan_engine.tasks.base import Task
+from gan_engine.training.build import (
+    build_content_losses,
+    build_normalizers,
+    engine_callbacks,
+    optimizers_and_schedules,
+)
+from gan_engine.training.cadence import is_logging_step
+from gan_engine.training.nonfinite import NonFiniteGuard
+from gan_engine.training.optim import IterationLR
+from gan_engine.training.phases import MicroBatch, discriminator_phase, generator_phase, regularizer_phase
+from gan_engine.training.rng import capture_rng, restore_rng
+from gan_engine.training.schedules import IterationPlan, plan_iteration
+
+__all__ = ["CHECKPOINT_FORMAT", "PRECISIONS", "GANModule"]
+
+CHECKPOINT_FORMAT = 1
+PRECISIONS = {"32": "32-true", "16": "16-mixed", "bf16": "bf16-mixed"}
+_D_TERMS = ["d_adversarial", "r1", "gradient_penalty"]
+_G_TERMS = ["g_adversarial", "feature_matching", "g_total"]
+
+
+class GANModule(L.LightningModule):
+    """Trains ``Generator`` against ``Discriminator`` as the config says; see the module docstring."""
+
+    def __init__(self, cfg: Config | Mapping[str, Any] | str | os.PathLike[str]) -> None:
+        super().__init__()
+        self.cfg = load_config(cfg)
+        self.save_hyperparameters({"cfg": self.cfg.to_dict()})
+        self.automatic_optimization = False
+        c = self.cfg
+        self.task: Task = tasks.build(c.Task.name, **c.Task.params)
+        self.generator: nn.Module = generators.build(c.Generator.name, **c.Generator.params)
+        self.discriminator: nn.Module = discriminators.build(c.Discriminator.name, **c.Discriminator.params)
+        self.normalizers = build_normalizers(c)
+        self.content_losses, self.content_weights = build_content_losses(c)
+        self.adversarial = losses.build(c.Losses.adversarial.name, **c.Losses.adversarial.params)
+        if c.Training.label_smoothing > 0 and not self.adversarial.supports_label_smoothing:
+            raise ConfigError([ConfigIssue("Training.label_smoothing", f"the {c.Losses.adversarial.name!r} loss has "
+                                           "no real target to smooth; set 0 or use bce, lsgan or relativistic")])
+        s = c.Training.Stability
+        self.nonfinite = NonFiniteGuard([f"content/{k}" for k in self.content_losses] + _D_TERMS + _G_TERMS,
+                                        s.nonfinite, s.max_nonfinite)
+        self.iteration = 0
+        self.current_phase: str | None = None
+        self._pending: list[MicroBatch] = []
+        self._rng_to_restore: dict[str, Any] | None = None
+        self._warned: set[str] = set()
+
+    # -- helpers used by phases and callbacks -----------------------------------------
+    @property
+    def r1_each_step(self) -> bool:
+        """R1 is added to every discriminator loss (``d_reg_every == 1``)."""
+        s = self.cfg.Training.Stability
+        return s.r1_gamma > 0 and s.d_reg_every == 1
+
+    @property
+    def r1_lazy(self) -> bool:
+        """R1 runs as its own phase every ``d_reg_every > 1`` iterations."""
+        s = self.cfg.Training.Stability
+        return s.r1_gamma > 0 and s.d_reg_every > 1
+
+    @property
+    def data_range(self) -> float:
+        """Span of denormalised values for metrics: the data module's ``data_range``, else the task's."""
+        datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
+        return float(getattr(datamodule, "data_range", self.task.data_range))
+
+    def prepare(self, batch: Any) -> dict[str, Tensor]:
+        """Check a raw batch with the task and normalise each of its branches."""
+        out = self.task.prepare_batch(batch)
+        for key, branch in self.task.branches.items():
+            if key in out:
+                out[key] = self._normalizer(branch).normalize(out[key])
+        return out
+
+    def _normalizer(self, branch: str) -> Normalizer:
+        return cast(Normalizer, self.normalizers[branch])
+
+    @property
+    def content_terms(self) -> dict[str, nn.Module]:
+        """The content losses by name, as the task's ``content_loss`` hook takes them."""
+        return dict(self.content_losses.items())
+
+    def weighted_content(self, values: Mapping[str, Tensor]) -> Tensor:
+        """The weighted sum of unweighted content-term values."""
+        return cast(Tensor, sum(self.content_weights[k] * v for k, v in values.items()))
+
+    def schedules(self) -> tuple[IterationLR, IterationLR]:
+        """The generator's and the discriminator's learning-rate schedules."""
+        g, d = self.lr_schedulers()  # type: ignore[misc]
+        return cast(IterationLR, g), cast(IterationLR, d)
+
+    def denormalize(self, x: Tensor, branch: str = "hr") -> Tensor:
+        """Undo the normaliser of ``branch`` (``"lr"``, ``"hr"`` or ``"cond"``)."""
+        return self._normalizer(branch).denormalize(x)
+
+    def denormalize_batch(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """A copy of a prepared batch with every normalised branch back in data units."""
+        return {k: self.denormalize(v, self.task.branches[k]) if k in self.task.branches else v
+                for k, v in batch.items()}
+
+    def generate(self, batch: Mapping[str, Tensor]) -> Tensor:
+        """The generator's output for a prepared batch."""
+        return self.generator(*self.task.generator_inputs(batch))  # type: ignore[no-any-return]
+
+    def optimizer_of(self, network: str) -> LightningOptimizer:
+        """The (Lightning-wrapped) optimizer of ``"generator"`` or ``"discriminator"``."""
+        opts = self.optimizers()
+        assert isinstance(opts, list)
+        return opts[0 if network == "generator" else 1]
+
+    @staticmethod
+    def raw_optimizer(opt: Optimizer | LightningOptimizer) -> Optimizer:
+        return opt.optimizer if isinstance(opt, LightningOptimizer) else opt
+
+    def network_of(self, optimizer: Optimizer | LightningOptimizer) -> str:
+        """``"generator"`` or ``"discriminator"``: which network ``optimizer`` trains."""
+        return "generator" if self.raw_optimizer(optimizer) is self.trainer.optimizers[0] else "discriminator"
+
+    def trainer_defaults(self) -> dict[str, Any]:
+        """``lightning.Trainer`` keywords this config implies (precision, no epoch limit, log cadence)."""
+        t = self.cfg.Training
+        return {"precision": PRECISIONS[t.precision], "max_epochs": -1,
+                "log_every_n_steps": self.cfg.Logging.log_every_n_steps * t.accumulate_grad_batches}
+
+    # -- Lightning configuration ------------------------------------------------------
+    def configure_optimizers(self) -> Any:
+        return optimizers_and_schedules(self.cfg, self.generator, self.discriminator, lazy_r1=self.r1_lazy)
+
+    def configure_callbacks(self) -> list[L.Callback]:
+        trainer = self._trainer
+        if trainer is not None and (trainer.gradient_clip_val or trainer.accumulate_grad_batches != 1):
+            raise GanEngineError("GANModule optimises manually, so Lightning cannot clip or accumulate for it: "
+                                 "remove Trainer(gradient_clip_val=..., accumulate_grad_batches=...) and set "
+                                 "Training.Stability.gradient_clip_val and Training.accumulate_grad_batches instead")
+        return engine_callbacks(self.cfg)
+
+    # -- training ---------------------------------------------------------------------
+    def training_step(self, batch: Any, batch_idx: int) -> dict[str, Any]:
+        """One batch; every ``accumulate_grad_batches``-th runs the phases of one iteration."""
+        self._pending.append(MicroBatch(self.prepare(batch)))
+        if len(self._pending) < self.cfg.Training.accumulate_grad_batches:
+            return {}
+        micro, self._pending = [MicroBatch({k: v.to(self.device) for k, v in m.batch.items()})
+                                for m in self._pending], []
+        plan = self._plan()
+        if len(micro) == 1 and plan.generator_step:
+            micro[0].fake = self.generate(micro[0].batch)  # shared: D sees it detached, G back-propagates it
+        d = discriminator_phase(self, micro) if plan.discriminator_step else None
+        r = regularizer_phase(self, micro) if plan.regularizer_step else None
+        g = generator_phase(self, micro, plan.adversarial_weight, plan.pretraining) if plan.generator_step else None
+        return self._finish_iteration(plan, micro, d, r, g)
+
+    def _plan(self) -> IterationPlan:
+        t, adv = self.cfg.Training, self.cfg.Losses.adversarial
+        s = t.Stability
+        return plan_iteration(self.iteration, pretrain_steps=t.pretrain_steps, d_update_interval=t.d_update_interval,
+                              g_update_interval=t.g_update_interval, r1_interval=s.d_reg_every if self.r1_lazy else 0,
+                              weight=adv.weight, ramp_steps=adv.ramp.steps, ramp_schedule=adv.ramp.schedule)
+
+    def _finish_iteration(self, plan: IterationPlan, micro: list[MicroBatch], *phases: dict[str, Any] | None
+                          ) -> dict[str, Any]:
+        sched_g, sched_d = self.schedules()
+        sched_g.step()
+        if not plan.pretraining:
+            sched_d.step()
+        self.nonfinite.end_iteration(plan.iteration)
+        self.iteration += 1
+        terms = {k: v for p in phases if p is not None for k, v in p["terms"].items()}
+        n = sum(self.task.real(m.batch).shape[0] for m in micro)
+        self._log_iteration(plan, terms, n)
+        if self.iteration >= self.cfg.Training.max_steps:
+            self.trainer.should_stop = True
+        d = phases[0]
+        out = {**asdict(plan), "iteration": self.iteration, "images": n * self.trainer.world_size, "terms": terms,
+               "real_scores": d["real_scores"] if d else None, "fake_scores": d["fake_scores"] if d else None,
+               "fake": micro[-1].extras.get("fake"), "batch": micro[-1].batch}
+        if "g_total" in terms:
+            out["loss"] = terms["g_total"]
+        return out
+
+    def _log_iteration(self, plan: IterationPlan, terms: dict[str, Tensor], batch_size: int) -> None:
+        self.log("train/adv_weight", plan.adversarial_weight, on_step=True, on_epoch=False, batch_size=batch_size)
+        if not is_logging_step(self.trainer):
+            return
+        self.log_dict({f"train/{k}": v for k, v in terms.items()}, on_step=True, on_epoch=False, sync_dist=True,
+                      batch_size=batch_size)
+        lrs = {f"lr/{n}": float(self.optimizer_of(n).param_groups[0]["lr"]) for n in ("generator", "discriminator")}
+        skipped = float(self.nonfinite.check()["skipped"])
+        self.log_dict({**lrs, "train/nonfinite_skipped": skipped}, on_step=True, on_epoch=False,
+                      batch_size=batch_size)
+
+    def on_before_optimizer_step(self, optimizer: Optimizer) -> None:
+        """Clip the stepping network's gradients (already unscaled under fp16 mixed precision)."""
+        s = self.cfg.Training.Stability
+        value = s.gradient_clip_val
+        if self.network_of(optimizer) == "discriminator" and s.d_gradient_clip_val is not None:
+            value = s.d_gradient_clip_val
+        if value > 0:
+            self.clip_gradients(optimizer, gradient_clip_val=value, gradient_clip_algorithm=s.gradient_clip_algorithm)
+
+    def on_train_start(self) -> None:
+        if self.iteration >= self.cfg.Training.max_steps:
+            self.trainer.should_stop = True
+        expected = PRECISIONS[self.cfg.Training.precision]
+        if str(self.trainer.precision) != expected:
+            rank_zero_warn(f"Training.precision is {self.cfg.Training.precision!r} but the Trainer runs "
+                           f"{self.trainer.precision!r}; pass Trainer(precision={expected!r}) "
+                           "(GANModule.trainer_defaults() lists every implied Trainer setting)")
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        if self._rng_to_restore is not None:  # after all of Lightning's resume work, before the next iteration
+            restore_rng(self._rng_to_restore)
+            self._rng_to_restore = None
+
+    def on_train_end(self) -> None:
+        self.nonfinite.check()
+
+    # -- evaluation -------------------------------------------------------------------
+    def _evaluate(self, batch: Any, stage: str) -> dict[str, Any]:
+        b = self.prepare(batch)
+        fake = self.generate(b)
+        metrics = self.task.validation_metrics(self.denormalize(fake, self.task.output_branch),
+                                               self.denormalize_batch(b), self.data_range)
+        metrics["content_loss"] = self.weighted_content(self.task.content_loss(fake, b, self.content_terms))
+        self.log_dict({f"{stage}/{k}": v for k, v in metrics.items()}, on_step=False, on_epoch=True, sync_dist=True,
+                      batch_size=fake.shape[0])
+        return {"fake": fake, "batch": b}
+
+    def validation_step(self, batch: Any, batch_idx: int) -> dict[str, Any]:
+        return self._evaluate(batch, "val")
+
+    def test_step(self, batch: Any, batch_idx: int) -> dict[str, Any]:
+        return self._evaluate(batch, "test")
+
+    def predict_step(self, batch: Any, batch_idx: int) -> Tensor:
+        """The generator's output in data units."""
+        return self.denormalize(self.generate(self.prepare(batch)), self.task.output_branch)
+
+    def on_validation_end(self) -> None:
+        """Feed plateau schedules the monitored metric (after Lightning reduced this validation's values)."""
+        if self.trainer.sanity_checking or self.trainer.state.fn != "fit":
+            return
+        for network, sched in zip(("generator", "discriminator"), self.schedules()):
+            if not sched.watches_metric or (network == "discriminator"
+                                            and self.iteration <= self.cfg.Training.pretrain_steps):
+                continue
+            value = self.trainer.callback_metrics.get(sched.monitor)
+            if value is None:
+                if sched.monitor not in self._warned:
+                    self._warned.add(sched.monitor)
+                    rank_zero_warn(f"the plateau schedule of the {network} watches {sched.monitor!r}, which was not "
+                                   f"logged; logged metrics: {sorted(self.trainer.callback_metrics)}. Set "
+                                   f"Schedulers.{network}.monitor to one of them")
+                continue
+            sched.observe(float(value))
+
+    # -- checkpoints ------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["gan_engine"] = {
+            "format": CHECKPOINT_FORMAT, "version": __version__, "config": self.cfg.to_dict(),
+            "iteration": self.iteration, "pending": [{k: v.detach().cpu() for k, v in m.batch.items()}
+                                                     for m in self._pending],
+            "nonfinite": self.nonfinite.state_dict(), "rng": capture_rng(),
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint.get("gan_engine")
+        if not isinstance(state, Mapping):
+            raise CheckpointError("this checkpoint was not written by a gan_engine GANModule (it has no 'gan_engine' "
+                                  "entry); train with gan_engine, or load plain weights with "
+                                  "module.load_state_dict(torch.load(path)['state_dict'])")
+        self.iteration = int(state["iteration"])
+        self._pending = [MicroBatch(dict(b)) for b in state.get("pending", [])]
+        self.nonfinite.load_state_dict(state.get("nonfinite", {}))
+        self._rng_to_restore = state.get("rng")
