@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import signal
 import threading
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from gan_engine.callbacks.records import MetricsFile, TrainingLog, scalar_metric
 from gan_engine.config import Config, load_config
 from gan_engine.errors import ConfigError, ConfigIssue, ShapeError
 from gan_engine.registry import datamodules
-from gan_engine.run import Run, RunDir
+from gan_engine.run import Run, RunDir, check_checkpoint
 
 if TYPE_CHECKING:
     from gan_engine.training.module import GANModule
@@ -99,7 +100,7 @@ def fit(config: ConfigLike | None = None, datamodule: L.LightningDataModule | No
         module = GANModule(cfg)
         trainer = build_trainer(cfg, run, module)
         with _interrupts_raise(trainer):
-            trainer.fit(module, datamodule=data, ckpt_path=start_from)
+            trainer.fit(module, datamodule=data, ckpt_path=start_from, weights_only=True)
         result = _result(run, trainer, module)
         run.record_result(result.metrics, result.best_checkpoint, result.last_checkpoint, module_iteration(module))
     return result
@@ -120,18 +121,20 @@ def validate(config: ConfigLike | None, checkpoint: str | PathLike[str],
     Raises:
         CheckpointError: for a missing, truncated or incompatible checkpoint.
     """
-    from gan_engine.checkpoint import read_checkpoint
     from gan_engine.training.module import GANModule
 
     cfg = load_config(config)
-    read_checkpoint(checkpoint)  # fail early, with a clear message, on a bad file
+    check_checkpoint(checkpoint)  # fail early, with a clear message, on a bad file
     L.seed_everything(cfg.Project.seed, workers=True, verbose=False)
     data = datamodule if datamodule is not None else build_datamodule(cfg)
     module = GANModule(cfg)
     devices = {k: v for k, v in cfg.Trainer.items() if k in ("accelerator", "devices", "strategy", "num_nodes")}
     trainer = L.Trainer(**module.trainer_defaults(), **devices, logger=False, enable_checkpointing=False,
                         plugins=[AtomicCheckpointIO()])
-    outputs = trainer.validate(module, datamodule=data, ckpt_path=str(checkpoint), verbose=False)
+    with warnings.catch_warnings():  # validation needs none of the training callbacks the checkpoint lists
+        warnings.filterwarnings("ignore", message="Be aware that when using `ckpt_path`, callbacks")
+        outputs = trainer.validate(module, datamodule=data, ckpt_path=str(checkpoint), verbose=False,
+                                   weights_only=True)
     return scalar_metrics(outputs[0] if outputs else {})
 
 

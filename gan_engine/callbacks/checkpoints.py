@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,8 @@ class BestCheckpoints(ModelCheckpoint):
     """Lightning's ``ModelCheckpoint`` with file names that count iterations, not optimizer steps.
 
     Keeps ``last.ckpt`` and the ``save_top_k`` best checkpoints by ``monitor``, named
-    ``best-iter=0001200.ckpt``; with ``monitor=None`` only ``last.ckpt`` is kept.
+    ``best-iter=0001200.ckpt``; with ``monitor=None`` only ``last.ckpt`` is kept. On Ctrl-C
+    it writes ``last.ckpt`` before the run stops, so ``--resume`` loses almost nothing.
 
     Args:
         dirpath: folder of the checkpoints.
@@ -74,6 +76,13 @@ class BestCheckpoints(ModelCheckpoint):
         self._iteration = 0
 
     @override
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        with warnings.catch_warnings():
+            if trainer.ckpt_path:  # a resumed run continues in its own, non-empty, folder
+                warnings.filterwarnings("ignore", message="Checkpoint directory .* exists and is not empty")
+            super().setup(trainer, pl_module, stage)
+
+    @override
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._iteration = iteration_of(trainer)
         super().on_validation_end(trainer, pl_module)
@@ -82,6 +91,15 @@ class BestCheckpoints(ModelCheckpoint):
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._iteration = iteration_of(trainer)
         super().on_train_end(trainer, pl_module)
+
+    @override
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        super().on_exception(trainer, pl_module, exception)
+        interrupted = isinstance(exception, KeyboardInterrupt)
+        if interrupted and self.dirpath and not trainer.sanity_checking and not getattr(trainer, "fast_dev_run", False):
+            path = Path(self.dirpath) / f"{self.CHECKPOINT_NAME_LAST}{self.FILE_EXTENSION}"
+            trainer.save_checkpoint(path, weights_only=False)
+            log.info("interrupted at iteration %d: checkpoint written to %s", iteration_of(trainer), path)
 
     @override
     def format_checkpoint_name(self, metrics: dict[str, Tensor], filename: str | None = None, ver: int | None = None,
@@ -118,6 +136,6 @@ class PeriodicCheckpoint(L.Callback):
         if not self.should_save(iteration) or getattr(trainer, "fast_dev_run", False) or trainer.sanity_checking:
             return
         path = self.dirpath / f"iter-{iteration:07d}.ckpt"
-        trainer.save_checkpoint(path)
+        trainer.save_checkpoint(path, weights_only=False)
         self.saved.append(path)
         log.info("periodic checkpoint written to %s", path)
