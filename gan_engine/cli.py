@@ -52,8 +52,12 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def train_overrides(args: argparse.Namespace) -> list[str]:
-    """The ``KEY=VALUE`` overrides the train flags stand for, followed by the explicit ones."""
-    out: list[str] = []
+    """The explicit ``KEY=VALUE`` overrides, then those the flags stand for (flags win)."""
+    for item in args.overrides:
+        if "=" not in item:
+            raise GanEngineError(f"expected KEY=VALUE overrides after the flags, got {item!r} "
+                                 "(e.g. Training.max_steps=200)")
+    out: list[str] = list(args.overrides)
     if args.devices is not None:
         if args.devices.strip().lower() == "cpu":
             out += ["Trainer.accelerator=cpu", "Trainer.devices=1"]
@@ -65,11 +69,7 @@ def train_overrides(args: argparse.Namespace) -> list[str]:
     out += [f"{key}={value}" for key, value in flags.items() if value is not None]
     if args.fast_dev_run:
         out.append("Trainer.fast_dev_run=true")
-    for item in args.overrides:
-        if "=" not in item:
-            raise GanEngineError(f"expected KEY=VALUE overrides after the flags, got {item!r} "
-                                 "(e.g. Training.max_steps=200)")
-    return out + list(args.overrides)
+    return out
 
 
 def _devices(text: str) -> str:
@@ -266,3 +266,7 @@ def _is_bad_input(exc: BaseException) -> bool:
 def _one_paragraph(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text if isinstance(exc, GanEngineError) else f"{type(exc).__name__}: {text}"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
