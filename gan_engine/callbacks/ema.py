@@ -31,11 +31,11 @@ from lightning.pytorch.callbacks import Callback
 from torch import Tensor, nn
 from typing_extensions import override
 
+from gan_engine.checkpoint import EMA_STATE_KIND as STATE_KIND
 from gan_engine.registry import callbacks
 
 __all__ = ["EMA", "STATE_KIND", "decay_at"]
 
-STATE_KIND = "gan_engine.ema"
 WARMUPS = ("none", "inverse", "power", "half_life")
 
 

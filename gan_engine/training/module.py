@@ -43,6 +43,7 @@ from torch import Tensor, nn
 from torch.optim import Optimizer
 
 from gan_engine._version import __version__
+from gan_engine.checkpoint import CHECKPOINT_FORMAT
 from gan_engine.config import Config, load_config
 from gan_engine.errors import CheckpointError, ConfigError, ConfigIssue, GanEngineError
 from gan_engine.normalizers.base import Normalizer
@@ -56,14 +57,13 @@ from gan_engine.training.build import (
 )
 from gan_engine.training.cadence import is_logging_step
 from gan_engine.training.nonfinite import NonFiniteGuard
-from gan_engine.training.optim import IterationLR
+from gan_engine.training.optim import IterationLR, clip_gradients_
 from gan_engine.training.phases import MicroBatch, discriminator_phase, generator_phase, regularizer_phase
 from gan_engine.training.rng import capture_rng, restore_rng
 from gan_engine.training.schedules import IterationPlan, plan_iteration
 
 __all__ = ["CHECKPOINT_FORMAT", "PRECISIONS", "GANModule"]
 
-CHECKPOINT_FORMAT = 1
 PRECISIONS = {"32": "32-true", "16": "16-mixed", "bf16": "bf16-mixed"}
 _D_TERMS = ["d_adversarial", "r1", "gradient_penalty"]
 _G_TERMS = ["g_adversarial", "feature_matching", "g_total"]
@@ -218,9 +218,9 @@ class GANModule(L.LightningModule):
         self.iteration += 1
         terms = {k: v for p in phases if p is not None for k, v in p["terms"].items()}
         n = sum(self.task.real(m.batch).shape[0] for m in micro)
-        self._log_iteration(plan, terms, n)
         if self.iteration >= self.cfg.Training.max_steps:
-            self.trainer.should_stop = True
+            self.trainer.should_stop = True  # before logging: Lightning writes the final iteration's values
+        self._log_iteration(plan, terms, n)
         d = phases[0]
         out = {**asdict(plan), "iteration": self.iteration, "images": n * self.trainer.world_size, "terms": terms,
                "real_scores": d["real_scores"] if d else None, "fake_scores": d["fake_scores"] if d else None,
@@ -246,8 +246,12 @@ class GANModule(L.LightningModule):
         value = s.gradient_clip_val
         if self.network_of(optimizer) == "discriminator" and s.d_gradient_clip_val is not None:
             value = s.d_gradient_clip_val
-        if value > 0:
+        if value <= 0:
+            return
+        if getattr(self.trainer.precision_plugin, "scaler", None) is not None:  # fp16: Lightning unscaled them
             self.clip_gradients(optimizer, gradient_clip_val=value, gradient_clip_algorithm=s.gradient_clip_algorithm)
+        else:  # nothing to unscale; unlike Lightning's mixed-precision plugin this accepts fused optimizers
+            clip_gradients_(optimizer, value, s.gradient_clip_algorithm)
 
     def on_train_start(self) -> None:
         if self.iteration >= self.cfg.Training.max_steps:

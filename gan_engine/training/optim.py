@@ -30,7 +30,7 @@ from torch.optim.lr_scheduler import LRScheduler
 
 from gan_engine.training.schedules import ramp, warmup_factor
 
-__all__ = ["OPTIMIZERS", "SHAPES", "IterationLR", "build_optimizer", "parameter_groups"]
+__all__ = ["OPTIMIZERS", "SHAPES", "IterationLR", "build_optimizer", "clip_gradients_", "parameter_groups"]
 
 OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 
@@ -71,6 +71,17 @@ def build_optimizer(module: nn.Module, *, name: str, lr: float, betas: Sequence[
         except (RuntimeError, ValueError):  # no fused kernel for this device or dtype
             pass
     return OPTIMIZERS[name](groups, **kwargs)
+
+
+def clip_gradients_(optimizer: Optimizer, value: float, algorithm: str) -> None:
+    """Clip the gradients of ``optimizer``'s parameters in place: their global 2-norm, or each value."""
+    params = [p for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
+    if algorithm == "norm":
+        torch.nn.utils.clip_grad_norm_(params, value, foreach=True)
+    elif algorithm == "value":
+        torch.nn.utils.clip_grad_value_(params, value, foreach=True)
+    else:
+        raise ValueError(f"unknown clipping algorithm {algorithm!r}; expected 'norm' or 'value'")
 
 
 def _cosine(progress: float, low: float) -> float:

@@ -1,0 +1,78 @@
+"""Load trained networks from a checkpoint alone: the resolved config travels inside it.
+
+Example:
+    >>> import gan_engine as ge
+    >>> generator = ge.load_generator("runs/quickstart/checkpoints/last.ckpt")  # doctest: +SKIP
+    >>> sr = generator(lr)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+from torch import nn
+
+from gan_engine.checkpoint import ema_shadow, read_checkpoint, submodule_state
+from gan_engine.errors import CheckpointError, GanEngineError
+from gan_engine.normalizers.base import Normalizer
+from gan_engine.registry import generators, normalizers
+
+__all__ = ["load_generator", "load_normalizers"]
+
+
+def _build(registry: Any, spec: Any, what: str, path: str | os.PathLike[str]) -> Any:
+    if not isinstance(spec, dict) or "name" not in spec:
+        raise CheckpointError(f"the config stored in {path} has no usable {what} section: {spec!r}")
+    try:
+        return registry.build(spec)
+    except GanEngineError as exc:
+        raise CheckpointError(f"cannot rebuild the {what} {spec['name']!r} stored in {path}: {exc}. Install the "
+                              "package that provides it, or use the gan_engine version that wrote the file") from exc
+
+
+def load_generator(checkpoint: str | os.PathLike[str], map_location: str | torch.device = "cpu", *,
+                   ema: bool = True) -> nn.Module:
+    """The trained generator of a checkpoint, in eval mode, with its EMA weights when the checkpoint has them.
+
+    The network is rebuilt from the resolved config stored in the checkpoint, so nothing
+    else is needed. It works in the normalised space of the run; :func:`load_normalizers`
+    returns the normalisers that map data to it and back.
+
+    Args:
+        checkpoint: path of a ``.ckpt`` written by gan_engine training.
+        map_location: device the weights are loaded onto (CPU by default, also for GPU checkpoints).
+        ema: use the exponential moving average of the weights when present (default).
+
+    Raises:
+        CheckpointError: missing, corrupt or foreign file, or weights that do not fit the stored config.
+    """
+    ckpt = read_checkpoint(checkpoint, map_location)
+    generator: nn.Module = _build(generators, ckpt["gan_engine"]["config"].get("Generator"), "generator", checkpoint)
+    state = submodule_state(ckpt, "generator")
+    shadow = ema_shadow(ckpt) if ema else None
+    if shadow is not None:
+        state.update(shadow)
+    try:
+        generator.load_state_dict(state)
+    except RuntimeError as exc:
+        raise CheckpointError(f"the generator weights in {checkpoint} do not fit the generator its config "
+                              f"describes: {exc}. The file may have been edited; use another checkpoint") from exc
+    return generator.to(map_location).eval()
+
+
+def load_normalizers(checkpoint: str | os.PathLike[str], map_location: str | torch.device = "cpu"
+                     ) -> dict[str, Normalizer]:
+    """The run's normaliser of each branch (``lr``, ``hr``, ``cond``), with their saved state."""
+    ckpt = read_checkpoint(checkpoint, map_location)
+    norm = ckpt["gan_engine"]["config"].get("Normalization") or {"name": "identity"}
+    main = {k: v for k, v in norm.items() if k not in ("lr", "hr", "cond")}
+    identity = {"name": "identity"}
+    specs = {"lr": norm.get("lr") or main, "hr": norm.get("hr") or main, "cond": norm.get("cond") or identity}
+    out: dict[str, Normalizer] = {}
+    for branch, spec in specs.items():
+        built: Normalizer = _build(normalizers, spec, f"{branch} normaliser", checkpoint)
+        built.load_state_dict(submodule_state(ckpt, f"normalizers.{branch}"))
+        out[branch] = built.to(map_location).eval()
+    return out
