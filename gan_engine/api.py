@@ -30,7 +30,8 @@ from gan_engine.callbacks.records import MetricsFile, TrainingLog, scalar_metric
 from gan_engine.config import Config, load_config
 from gan_engine.errors import ConfigError, ConfigIssue, ShapeError
 from gan_engine.registry import datamodules
-from gan_engine.run import Run, RunDir, check_checkpoint
+from gan_engine.checkpoint import read_checkpoint
+from gan_engine.run import Run, RunDir
 
 if TYPE_CHECKING:
     from gan_engine.training.module import GANModule
@@ -124,7 +125,7 @@ def validate(config: ConfigLike | None, checkpoint: str | PathLike[str],
     from gan_engine.training.module import GANModule
 
     cfg = load_config(config)
-    check_checkpoint(checkpoint)  # fail early, with a clear message, on a bad file
+    read_checkpoint(checkpoint)  # fail early, with a clear message, on a bad file
     L.seed_everything(cfg.Project.seed, workers=True, verbose=False)
     data = datamodule if datamodule is not None else build_datamodule(cfg)
     module = GANModule(cfg)

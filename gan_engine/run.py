@@ -37,7 +37,8 @@ import yaml
 
 from gan_engine._version import __version__
 from gan_engine.config.schema import Config
-from gan_engine.errors import CheckpointError, ConfigError, RunLockedError
+from gan_engine.checkpoint import read_checkpoint
+from gan_engine.errors import ConfigError, RunLockedError
 
 __all__ = [
     "RUN_DIR_ENV",
@@ -45,7 +46,6 @@ __all__ = [
     "RunDir",
     "RunLock",
     "RunRecord",
-    "check_checkpoint",
     "find_latest_run",
     "is_rank_zero",
     "log_to_file",
@@ -184,31 +184,6 @@ def find_latest_run(cfg: Config) -> RunDir | None:
         if record.get("project") == cfg.Project.name and run.last_checkpoint.is_file():
             candidates.append((str(record.get("created", "")), child.name, run))
     return max(candidates, key=lambda item: item[:2])[2] if candidates else None
-
-
-def check_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a gan_engine checkpoint safely (``weights_only``) and return its ``gan_engine`` entry.
-
-    Raises:
-        CheckpointError: for a missing, truncated or foreign file, naming it and what to do.
-    """
-    import torch
-
-    p = Path(path)
-    if not p.is_file():
-        raise CheckpointError(f"checkpoint not found: {p} (expected a .ckpt file written by gan_engine; "
-                              "check the path)")
-    try:
-        state = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise CheckpointError(f"cannot read the checkpoint {p}: {type(exc).__name__}: {exc}. The file is truncated "
-                              "or not a PyTorch checkpoint; use another one (checkpoints/last.ckpt or a periodic "
-                              "snapshot of the run)") from exc
-    entry = state.get("gan_engine") if isinstance(state, dict) else None
-    if not isinstance(entry, dict):
-        raise CheckpointError(f"{p} was not written by gan_engine (it has no 'gan_engine' entry); give a "
-                              "checkpoint from a gan_engine run directory")
-    return entry
 
 
 def _process_alive(pid: int) -> bool:
@@ -397,12 +372,14 @@ class Run:
                               "(--resume: the latest run of this config), not both")
         start = Path(ckpt_path) if ckpt_path is not None else None
         if start is not None:
-            check_checkpoint(start)
+            read_checkpoint(start)  # a missing or truncated file fails here, before anything is written
         shared = os.environ.get(RUN_DIR_ENV)
         if shared and not is_rank_zero():  # a process started by a distributed launcher
             run_dir = RunDir(Path(shared))
             return cls(run_dir, RunRecord(run_dir, cfg, write=False), None), start
         run_dir, start = _choose_dir(cfg, start, resume)
+        if resume and start is not None:
+            read_checkpoint(start)
         run_dir.path.mkdir(parents=True, exist_ok=True)
         lock = RunLock(run_dir.lock)
         lock.acquire()

@@ -77,9 +77,8 @@ class BestCheckpoints(ModelCheckpoint):
 
     @override
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        with warnings.catch_warnings():
-            if trainer.ckpt_path:  # a resumed run continues in its own, non-empty, folder
-                warnings.filterwarnings("ignore", message="Checkpoint directory .* exists and is not empty")
+        with warnings.catch_warnings():  # a resumed run continues in its own, non-empty, folder
+            warnings.filterwarnings("ignore", message="Checkpoint directory .* exists and is not empty")
             super().setup(trainer, pl_module, stage)
 
     @override

@@ -47,7 +47,7 @@ def test_train_then_validate_from_the_command_line(tmp_path: Path) -> None:
     (["--config", "nowhere.yaml"], "configuration file not found: nowhere.yaml"),
     (["--config", "CFG", "Training.max_stepz=3"], "Training.max_stepz: unknown key; did you mean 'max_steps'?"),
     (["--config", "CFG", "--frobnicate"], "unrecognized arguments: --frobnicate"),
-    (["--config", "CFG", "--checkpoint", "CORRUPT"], "cannot read the checkpoint"),
+    (["--config", "CFG", "--checkpoint", "CORRUPT"], "is truncated or corrupt"),
     (["--config", "CFG", "--devices", "two"], "--devices expects a number"),
     (["--config", "CFG", "--resume", "--checkpoint", "CORRUPT"], "not both"),
     (["--config", "CFG", "Training.max_steps"], "expected KEY=VALUE"),

@@ -150,7 +150,7 @@ def test_bad_input_is_refused_before_a_run_directory_exists(tmp_path: Path) -> N
         ge.fit(None, overrides=[*tiny_overrides(tmp_path), "Training.max_stepz=3"])
     with pytest.raises(ge.ConfigError, match="Logging.rgb_bands.*0..3"):
         ge.fit(None, overrides=[*tiny_overrides(tmp_path), "Logging.rgb_bands=[0,1,9]"])
-    with pytest.raises(ge.CheckpointError, match="checkpoint not found"):
+    with pytest.raises(ge.CheckpointError, match="no checkpoint at"):
         ge.fit(None, overrides=tiny_overrides(tmp_path), ckpt_path=tmp_path / "missing.ckpt")
     assert not (tmp_path / "runs").exists()
 

@@ -14,6 +14,12 @@ import gan_engine as ge
 from gan_engine.run import Run, RunDir, RunLock, find_latest_run, new_run_dir
 
 
+@pytest.fixture(autouse=True)
+def _any_file_is_a_checkpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests are about directories; checkpoint contents are tested with real fits."""
+    monkeypatch.setattr("gan_engine.run.read_checkpoint", lambda path: {})
+
+
 def _cfg(tmp_path: Path, **project: object) -> ge.Config:
     return ge.load_config({"Project": {"output_dir": str(tmp_path / "runs"), **project}})
 
@@ -140,8 +146,10 @@ def test_a_checkpoint_inside_a_run_continues_that_run(tmp_path: Path) -> None:
     again.lock.release()  # type: ignore[union-attr]
 
 
-def test_missing_checkpoint_and_conflicting_arguments_are_clear_errors(tmp_path: Path) -> None:
-    with pytest.raises(ge.CheckpointError, match="checkpoint not found: .*nope.ckpt"):
+def test_missing_checkpoint_and_conflicting_arguments_are_clear_errors(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.undo()
+    with pytest.raises(ge.CheckpointError, match="no checkpoint at .*nope.ckpt"):
         Run.open(_cfg(tmp_path), ckpt_path=tmp_path / "nope.ckpt")
     with pytest.raises(ge.ConfigError, match="not both"):
         Run.open(_cfg(tmp_path), ckpt_path=tmp_path / "x.ckpt", resume=True)
