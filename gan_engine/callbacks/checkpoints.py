@@ -21,6 +21,7 @@ import torch
 from lightning.fabric.utilities.types import _PATH
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch import Tensor
 from typing_extensions import override
 
@@ -56,24 +57,42 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 @callbacks.register("best_checkpoints")
 class BestCheckpoints(ModelCheckpoint):
-    """Lightning's ``ModelCheckpoint`` with file names that count iterations, not optimizer steps.
+    """The best checkpoints by a metric (Lightning's ``ModelCheckpoint``) and an always-fresh ``last.ckpt``.
 
-    Keeps ``last.ckpt`` and the ``save_top_k`` best checkpoints by ``monitor``, named
-    ``best-iter=0001200.ckpt``; with ``monitor=None`` only ``last.ckpt`` is kept. On Ctrl-C
-    it writes ``last.ckpt`` before the run stops, so ``--resume`` loses almost nothing.
+    Keeps the ``save_top_k`` best checkpoints by ``monitor`` as ``best-iter=0001200.ckpt``
+    (file names count iterations, not Lightning's optimizer steps). ``last.ckpt`` is
+    rewritten after every validation and at the end of training, whether or not the metric
+    improved, and when the run is stopped by Ctrl-C or SIGTERM (a preempted job), so
+    ``--resume`` loses little or nothing.
 
     Args:
         dirpath: folder of the checkpoints.
-        monitor: metric ranking the checkpoints, e.g. ``"val/psnr"``; ``None`` keeps the last only.
+        monitor: metric ranking the checkpoints, e.g. ``"val/psnr"``; ``None`` keeps ``last.ckpt`` only.
         mode: ``"max"`` when higher is better, ``"min"`` otherwise.
         save_top_k: best checkpoints kept.
     """
 
     def __init__(self, dirpath: str | Path = "checkpoints", monitor: str | None = "val/psnr", mode: str = "max",
                  save_top_k: int = 1) -> None:
+        # Lightning's own save_last refreshes last.ckpt only when a top-k file is written.
         super().__init__(dirpath=dirpath, filename="best-{iter:07d}", monitor=monitor, mode=mode,
-                         save_top_k=save_top_k if monitor else 0, save_last=True, auto_insert_metric_name=True)
+                         save_top_k=save_top_k if monitor else 0, save_last=False, auto_insert_metric_name=True)
         self._iteration = 0
+        self._last_written: int | None = None
+
+    @property
+    def last_path(self) -> Path:
+        """Where ``last.ckpt`` goes."""
+        return Path(self.dirpath or ".") / f"{self.CHECKPOINT_NAME_LAST}{self.FILE_EXTENSION}"
+
+    def write_last(self, trainer: L.Trainer) -> None:
+        """Write ``last.ckpt`` unless it already holds this iteration (or nothing should be saved)."""
+        iteration = iteration_of(trainer)
+        skip = trainer.sanity_checking or getattr(trainer, "fast_dev_run", False) or not self.dirpath
+        if skip or self._last_written == iteration or iteration == 0:
+            return
+        trainer.save_checkpoint(self.last_path, weights_only=False)
+        self._last_written = iteration
 
     @override
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
@@ -85,20 +104,21 @@ class BestCheckpoints(ModelCheckpoint):
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._iteration = iteration_of(trainer)
         super().on_validation_end(trainer, pl_module)
+        if trainer.state.fn == "fit":
+            self.write_last(trainer)
 
     @override
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._iteration = iteration_of(trainer)
         super().on_train_end(trainer, pl_module)
+        self.write_last(trainer)
 
     @override
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
         super().on_exception(trainer, pl_module, exception)
-        interrupted = isinstance(exception, KeyboardInterrupt)
-        if interrupted and self.dirpath and not trainer.sanity_checking and not getattr(trainer, "fast_dev_run", False):
-            path = Path(self.dirpath) / f"{self.CHECKPOINT_NAME_LAST}{self.FILE_EXTENSION}"
-            trainer.save_checkpoint(path, weights_only=False)
-            log.info("interrupted at iteration %d: checkpoint written to %s", iteration_of(trainer), path)
+        if isinstance(exception, (KeyboardInterrupt, SIGTERMException)):
+            self.write_last(trainer)
+            log.info("stopped at iteration %d: %s written", iteration_of(trainer), self.last_path)
 
     @override
     def format_checkpoint_name(self, metrics: dict[str, Tensor], filename: str | None = None, ver: int | None = None,

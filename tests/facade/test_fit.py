@@ -183,3 +183,12 @@ def test_a_failed_checkpoint_write_during_a_run_keeps_the_previous_last_ckpt(tmp
     monkeypatch.undo()
     assert result.last_checkpoint.read_bytes() == before
     assert sorted(p.name for p in result.last_checkpoint.parent.iterdir() if p.name.startswith("."))  == []
+
+
+def test_last_ckpt_is_refreshed_even_when_the_metric_does_not_improve(tmp_path: Path) -> None:
+    # the bicubic baseline is the same at every validation: only the first one is ever "best"
+    extra = {"Callbacks.checkpoint.monitor": "val/psnr_bicubic"}
+    result = ge.fit(None, overrides=tiny_overrides(tmp_path, extra=extra))
+    assert result.best_checkpoint is not None and result.best_checkpoint.name == "best-iter=0000002.ckpt"
+    assert result.last_checkpoint is not None
+    assert torch.load(result.last_checkpoint, weights_only=False)["gan_engine"]["iteration"] == 4
