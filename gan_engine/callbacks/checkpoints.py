@@ -76,7 +76,8 @@ class BestCheckpoints(ModelCheckpoint):
                  save_top_k: int = 1) -> None:
         # Lightning's own save_last refreshes last.ckpt only when a top-k file is written.
         super().__init__(dirpath=dirpath, filename="best-{iter:07d}", monitor=monitor, mode=mode,
-                         save_top_k=save_top_k if monitor else 0, save_last=False, auto_insert_metric_name=True)
+                         save_top_k=save_top_k if monitor else 0, save_last=False, auto_insert_metric_name=True,
+                         save_on_train_epoch_end=False)  # rank after validations, where the metrics are
         self._iteration = 0
         self._last_written: int | None = None
 
