@@ -26,11 +26,12 @@ from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 from gan_engine.callbacks.checkpoints import AtomicCheckpointIO, BestCheckpoints, PeriodicCheckpoint
 from gan_engine.callbacks.histograms import Histograms
 from gan_engine.callbacks.images import ImagePanels, choose_bands
+from gan_engine.callbacks.progress import GANProgressBar
 from gan_engine.callbacks.records import MetricsFile, TrainingLog, scalar_metrics
+from gan_engine.checkpoint import read_checkpoint
 from gan_engine.config import Config, load_config
 from gan_engine.errors import ConfigError, ConfigIssue, ShapeError
 from gan_engine.registry import datamodules
-from gan_engine.checkpoint import read_checkpoint
 from gan_engine.run import Run, RunDir
 
 if TYPE_CHECKING:
@@ -153,7 +154,7 @@ def build_trainer(cfg: Config, run: Run, module: GANModule) -> L.Trainer:
     """
     kwargs = {**module.trainer_defaults(), "default_root_dir": str(run.dir.path),
               "callbacks": build_callbacks(cfg, run.dir), "logger": build_loggers(cfg, run.dir),
-              "plugins": [AtomicCheckpointIO()], "enable_progress_bar": True}
+              "plugins": [AtomicCheckpointIO()]}
     kwargs.update(cfg.Trainer)
     return L.Trainer(**kwargs)
 
@@ -173,6 +174,8 @@ def build_callbacks(cfg: Config, run: RunDir) -> list[Callback]:
         ImagePanels(run.images, log.log_images_every_n_steps, log.num_images, log.rgb_bands, log.stretch_percentiles,
                     log.denormalize_images),
     ]
+    if cfg.Trainer.get("enable_progress_bar", True):
+        out.append(GANProgressBar(cfg.Training.max_steps, log.log_every_n_steps))
     if c.early_stopping is not None:
         e = c.early_stopping
         out.append(EarlyStopping(monitor=e.monitor, mode=e.mode, patience=e.patience, min_delta=e.min_delta))

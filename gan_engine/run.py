@@ -36,8 +36,8 @@ from typing import Any
 import yaml
 
 from gan_engine._version import __version__
-from gan_engine.config.schema import Config
 from gan_engine.checkpoint import read_checkpoint
+from gan_engine.config.schema import Config
 from gan_engine.errors import ConfigError, RunLockedError
 
 __all__ = [

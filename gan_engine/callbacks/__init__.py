@@ -13,6 +13,7 @@ _BUILTINS: dict[str, str] = {
     "image_panels": "gan_engine.callbacks.images:ImagePanels",
     "metrics_file": "gan_engine.callbacks.records:MetricsFile",
     "periodic_checkpoint": "gan_engine.callbacks.checkpoints:PeriodicCheckpoint",
+    "progress_bar": "gan_engine.callbacks.progress:GANProgressBar",
     "training_log": "gan_engine.callbacks.records:TrainingLog",
 }
 

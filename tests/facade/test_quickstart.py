@@ -20,3 +20,17 @@ def test_the_quickstart_recipe() -> None:
     assert [c.name for c in cfg.Losses.content] == ["l1"] and cfg.Losses.adversarial.name == "bce"
     assert cfg.Losses.adversarial.weight <= 1e-2 and t.EMA.enabled
     assert cfg.Generator.image_skip and cfg.Data.name == "synthetic_sr"  # starts at bicubic, learns the residual
+
+
+def test_srresnet_image_skip_starts_at_bicubic() -> None:
+    import pytest
+    import torch
+    import torch.nn.functional as F
+
+    g = ge.generators.build("srresnet", in_channels=3, scale=4, n_channels=8, n_blocks=1, image_skip=True)
+    torch.nn.init.zeros_(g.tail.weight)
+    torch.nn.init.zeros_(g.tail.bias)
+    x = torch.rand(2, 3, 8, 8)
+    assert torch.allclose(g(x), F.interpolate(x, scale_factor=4, mode="bicubic", align_corners=False))
+    with pytest.raises(ValueError, match="image_skip .* needs out_channels == in_channels"):
+        ge.generators.build("srresnet", in_channels=3, out_channels=1, image_skip=True)
