@@ -2,7 +2,8 @@
 
 Both sides train the same generator and discriminator (the schema defaults: the
 quickstart's), with the same losses (L1 content + BCE adversarial), the same Adam
-optimizers and the same batches (``synthetic_sr``: batch 8, 4 bands, 64×64 HR), in one of
+optimizers (fused kernels where the device has them, as the engine builds them), the same
+batches (``synthetic_sr``: batch 8, 4 bands, 64×64 HR), in one of
 two phases: ``adversarial`` (a discriminator step and a generator step per iteration) or
 ``pretraining`` (a generator step only). Features the plain loop does not have are off on
 the ``fit`` side (EMA, validation, image panels); what stays on is what every run pays
@@ -22,6 +23,7 @@ median of the pair ratios with its spread. Seeds are pinned; versions and commit
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -59,7 +61,6 @@ def _sync(device: Any) -> None:
 def run_plain(phase: str, warmup: int, iterations: int) -> list[float]:
     """A hand-written loop: the same networks, losses, optimizers and batches as ``ge.fit``."""
     import torch
-    import torch.nn.functional as F
 
     import gan_engine as ge
 
@@ -69,40 +70,61 @@ def run_plain(phase: str, warmup: int, iterations: int) -> list[float]:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     g = ge.generators.build(cfg.Generator.name, **cfg.Generator.params).to(device)
     d = ge.discriminators.build(cfg.Discriminator.name, **cfg.Discriminator.params).to(device)
-    og, od = cfg.Optimizers.generator, cfg.Optimizers.discriminator
-    opt_g = torch.optim.Adam(g.parameters(), lr=og.lr, betas=tuple(og.betas), eps=og.eps)
-    opt_d = torch.optim.Adam(d.parameters(), lr=od.lr, betas=tuple(od.betas), eps=od.eps)
+    opts = [_adam(net, spec) for net, spec in ((g, cfg.Optimizers.generator), (d, cfg.Optimizers.discriminator))]
     data = ge.datamodules.build(cfg.Data.name, **cfg.Data.kwargs())
     data.setup("fit")
-    weight, adversarial = cfg.Losses.adversarial.weight, phase == "adversarial"
+    weight = cfg.Losses.adversarial.weight if phase == "adversarial" else None
     stamps: list[float] = []
-    done = 0
-    while done < total:
+    while len(stamps) < total:
         for batch in data.train_dataloader():
             _sync(device)
             stamps.append(time.perf_counter())
-            lr, hr = batch["lr"].to(device), batch["hr"].to(device)
-            fake = g(lr)
-            if adversarial:
-                real_logits, fake_logits = d(hr), d(fake.detach())
-                loss_d = (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
-                          + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
-                opt_d.zero_grad(set_to_none=True)
-                loss_d.backward()
-                opt_d.step()
-            loss_g = F.l1_loss(fake, hr)
-            if adversarial:
-                logits = d(fake)
-                loss_g = loss_g + weight * F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
-            opt_g.zero_grad(set_to_none=True)
-            loss_g.backward()
-            opt_g.step()
-            done += 1
-            if done >= total:
+            _plain_iteration(g, d, opts, batch["lr"].to(device), batch["hr"].to(device), weight)
+            if len(stamps) >= total:
                 break
     _sync(device)
     stamps.append(time.perf_counter())
     return _durations(stamps, warmup, iterations)
+
+
+def _adam(net: Any, spec: Any) -> Any:
+    """Adam as the engine builds it: the fused kernel where the device has one."""
+    import torch
+
+    kwargs = {"lr": spec.lr, "betas": tuple(spec.betas), "eps": spec.eps}
+    try:
+        return torch.optim.Adam(net.parameters(), fused=True, **kwargs)
+    except (RuntimeError, ValueError):
+        return torch.optim.Adam(net.parameters(), **kwargs)
+
+
+def _plain_iteration(g: Any, d: Any, opts: list[Any], lr: Any, hr: Any, weight: float | None) -> None:
+    """One iteration: a discriminator step (unless pretraining), then a generator step.
+
+    Like any careful GAN loop (and the engine), the network not being updated is frozen,
+    so no gradients are computed for it.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    opt_g, opt_d = opts
+    fake = g(lr)
+    if weight is not None:
+        d.requires_grad_(True)
+        opt_d.zero_grad(set_to_none=True)
+        real_logits, fake_logits = d(hr), d(fake.detach())
+        loss_d = (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
+                  + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
+        loss_d.backward()
+        opt_d.step()
+        d.requires_grad_(False)
+    opt_g.zero_grad(set_to_none=True)
+    loss_g = F.l1_loss(fake, hr)
+    if weight is not None:
+        logits = d(fake)
+        loss_g = loss_g + weight * F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+    loss_g.backward()
+    opt_g.step()
 
 
 def run_fit(phase: str, warmup: int, iterations: int) -> list[float]:
@@ -137,7 +159,7 @@ def run_fit(phase: str, warmup: int, iterations: int) -> list[float]:
 
 
 def _durations(stamps: list[float], warmup: int, iterations: int) -> list[float]:
-    steps = [b - a for a, b in zip(stamps, stamps[1:])]
+    steps = [b - a for a, b in itertools.pairwise(stamps)]
     return steps[warmup:warmup + iterations]
 
 

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 import gan_engine as ge
-from gan_engine.run import Run, RunDir, RunLock, find_latest_run, new_run_dir
+from gan_engine.runs import Run, RunDir, RunLock, find_latest_run, new_run_dir
 
 
 @pytest.fixture(autouse=True)
 def _any_file_is_a_checkpoint(monkeypatch: pytest.MonkeyPatch) -> None:
     """These tests are about directories; checkpoint contents are tested with real fits."""
-    monkeypatch.setattr("gan_engine.run.read_checkpoint", lambda path: {})
+    monkeypatch.setattr("gan_engine.runs.run.read_checkpoint", lambda path: {})
 
 
 def _cfg(tmp_path: Path, **project: object) -> ge.Config:
