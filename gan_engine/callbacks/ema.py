@@ -138,6 +138,10 @@ class EMA(Callback):
 
     # -- hooks ------------------------------------------------------------------------
     @override
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.shadow(pl_module)  # the average starts from the weights training starts from (or the loaded ones)
+
+    @override
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
         if isinstance(outputs, Mapping) and outputs.get("generator_step"):

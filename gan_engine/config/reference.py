@@ -37,7 +37,7 @@ def _type_name(tp: Any) -> str:
         return f"list of {_type_name(args[0])}" if args else "list"
     if origin is dict:
         return "mapping"
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return "component" if issubclass(tp, ComponentSpec) else "section"
     return getattr(tp, "__name__", str(tp))
 
@@ -69,7 +69,7 @@ def _section(tp: type, prefix: str, out: list[str], heading: bool = True) -> Non
         inner = hints[f.name]
         if typing.get_origin(inner) is list:
             inner = typing.get_args(inner)[0]
-        if dataclasses.is_dataclass(inner) and inner is not ComponentSpec:
+        if isinstance(inner, type) and dataclasses.is_dataclass(inner) and inner is not ComponentSpec:
             nested.append((inner, f"{prefix}.{f.name}"))
     if heading:
         out += [f"## `{prefix}`", ""]
@@ -86,7 +86,7 @@ def config_reference_markdown() -> str:
     hints = typing.get_type_hints(Config)
     for f in dataclasses.fields(Config):
         tp = hints[f.name]
-        if dataclasses.is_dataclass(tp) and not issubclass(tp, ComponentSpec):
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp) and not issubclass(tp, ComponentSpec):
             _section(tp, f.name, out)
         else:
             out += [f"## `{f.name}`", "", f"{f.metadata.get('doc', '')}", "",

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -64,6 +65,8 @@ def weighted_mean(values: Tensor, weight: Tensor | None, eps: float = 1e-12) -> 
         weight: ``None`` for the plain mean, or a tensor that broadcasts to ``values``.
         eps: floor of the weight sum (an all-zero weight gives 0, not NaN).
     """
+    if values.dtype in (torch.float16, torch.bfloat16):  # a sum over many pixels overflows half precision
+        values = values.float()
     if weight is None:
         return values.mean()
     w = weight.to(values.dtype).expand_as(values)

@@ -2,7 +2,6 @@ r"""Structure and spectrum losses: SSIM (through kornia) and the spectral angle 
 
 from __future__ import annotations
 
-from kornia.metrics import ssim as kornia_ssim
 from torch import Tensor
 
 from gan_engine.losses.base import ContentLoss, check_pair, check_weight, weighted_mean
@@ -34,6 +33,8 @@ def ssim_loss(pred: Tensor, target: Tensor, data_range: float = 1.0, window_size
     """
     check_pair(pred, target, "ssim loss")
     check_weight(weight, pred, "ssim loss")
+    from kornia.metrics import ssim as kornia_ssim  # imported on first use: keeps `import gan_engine` light
+
     ssim_map = kornia_ssim(pred, target, window_size, max_val=data_range, padding="same")
     return 1.0 - weighted_mean(ssim_map, weight)
 

@@ -1,14 +1,16 @@
-"""PSNR, SSIM and the spectral angle as pure tensor functions."""
+"""PSNR, SSIM, ERGAS and the spectral angle as pure tensor functions.
+
+torchmetrics is imported on first use, so that ``import gan_engine`` stays light.
+"""
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
-from torchmetrics.functional.image import structural_similarity_index_measure
 
 from gan_engine.errors import ShapeError
 
-__all__ = ["psnr", "spectral_angle", "ssim"]
+__all__ = ["ergas", "psnr", "psnr_per_band", "spectral_angle", "ssim"]
 
 
 def _check_pair(pred: Tensor, target: Tensor, name: str) -> None:
@@ -34,9 +36,52 @@ def psnr(pred: Tensor, target: Tensor, data_range: float, reduction: str = "mean
     return values.mean() if reduction == "mean" else values
 
 
+def psnr_per_band(pred: Tensor, target: Tensor, data_range: float | Tensor) -> Tensor:
+    r"""PSNR of every band, in dB, averaged over the batch: a ``(C,)`` tensor.
+
+    .. math:: \mathrm{PSNR}_c = \frac{1}{N}\sum_n 10 \log_{10} \frac{R_c^2}{\mathrm{MSE}(\hat y_{n,c}, y_{n,c})}
+
+    Args:
+        pred: ``(N, C, H, W)`` prediction.
+        target: ``(N, C, H, W)`` reference.
+        data_range: ``R``: one span for every band, or a ``(C,)`` tensor of per-band spans.
+    """
+    _check_pair(pred, target, "psnr_per_band")
+    mse = (pred.float() - target.float()).pow(2).flatten(2).mean(dim=2).clamp_min(1e-12)  # (N, C)
+    r = data_range.to(mse) if isinstance(data_range, Tensor) else float(data_range)
+    return (10.0 * torch.log10(r**2 / mse)).mean(dim=0)
+
+
+def ergas(pred: Tensor, target: Tensor, scale: float, reduction: str = "mean") -> Tensor:
+    r"""ERGAS (Wald, 2000), the relative dimensionless global error in synthesis; lower is better.
+
+    .. math:: \mathrm{ERGAS} = \frac{100}{s}\sqrt{\frac{1}{C}\sum_c
+              \left(\frac{\mathrm{RMSE}_c}{\mu_c}\right)^2}
+
+    with :math:`s` the resolution ratio (the SR scale), :math:`\mu_c` the mean of band
+    :math:`c` of the target. Computed per image by torchmetrics. Use it on physical,
+    positive values (reflectance), not on zero-mean normalised data, where
+    :math:`\mu_c \approx 0`.
+
+    Args:
+        pred: ``(N, C, H, W)`` prediction.
+        target: ``(N, C, H, W)`` reference.
+        scale: ratio between high and low resolution pixel sizes, e.g. 4.
+        reduction: ``"mean"`` over the batch, or ``"none"`` for one value per image.
+    """
+    _check_pair(pred, target, "ergas")
+    from torchmetrics.functional.image import error_relative_global_dimensionless_synthesis
+
+    out = error_relative_global_dimensionless_synthesis(pred.float(), target.float(), ratio=scale,
+                                                        reduction="none")
+    return out.mean() if reduction == "mean" else out
+
+
 def ssim(pred: Tensor, target: Tensor, data_range: float) -> Tensor:
     """Structural similarity (Wang et al., 2004) with an 11×11 Gaussian window, averaged over bands."""
     _check_pair(pred, target, "ssim")
+    from torchmetrics.functional.image import structural_similarity_index_measure
+
     out = structural_similarity_index_measure(pred.float(), target.float(), data_range=data_range)
     return out if isinstance(out, Tensor) else out[0]
 

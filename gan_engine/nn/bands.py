@@ -65,12 +65,10 @@ def band_triplets(bands: BandSpec, channels: int) -> list[tuple[int, int, int]]:
 def select_triplets(x: Tensor, triplets: Sequence[tuple[int, int, int]]) -> Tensor:
     """Stack the triplets of ``x`` along the batch: ``(N, C, H, W)`` → ``(T·N, 3, H, W)``.
 
-    The first ``N`` rows are the first triplet, the next ``N`` the second, and so on.
+    The first ``N`` rows are the first triplet, the next ``N`` the second, and so on. Built
+    from slices, so no index tensor is copied to the device on every call.
     """
-    index = torch.tensor([i for t in triplets for i in t], device=x.device)
-    n, _, h, w = x.shape
-    picked = x.index_select(1, index).view(n, len(triplets), 3, h, w)
-    return picked.transpose(0, 1).reshape(len(triplets) * n, 3, h, w)
+    return torch.cat([torch.stack([x[:, i] for i in t], dim=1) for t in triplets], dim=0)
 
 
 def to_imagenet(x: Tensor, input_range: Sequence[float]) -> Tensor:
@@ -78,6 +76,6 @@ def to_imagenet(x: Tensor, input_range: Sequence[float]) -> Tensor:
     low, high = float(input_range[0]), float(input_range[1])
     if not high > low:
         raise ValueError(f"input_range must be (low, high) with high > low, got {tuple(input_range)}")
-    mean = x.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = x.new_tensor(IMAGENET_STD).view(1, 3, 1, 1)
-    return ((x - low) / (high - low) - mean) / std
+    # Python scalars per channel: no constant tensor is copied to the device on every call.
+    return torch.cat([((x[:, c : c + 1] - low) / (high - low) - m) / s
+                      for c, (m, s) in enumerate(zip(IMAGENET_MEAN, IMAGENET_STD))], dim=1)

@@ -100,10 +100,11 @@ class LayerNorm2d(nn.Module):
         self.eps = eps
 
     def forward(self, x: Tensor) -> Tensor:
-        mean = x.mean(dim=1, keepdim=True)
-        var = (x - mean).pow(2).mean(dim=1, keepdim=True)
-        x = (x - mean) / torch.sqrt(var + self.eps)
-        return x * self.weight[:, None, None] + self.bias[:, None, None]
+        h = x.float()  # statistics in float32 under mixed precision
+        mean = h.mean(dim=1, keepdim=True)
+        var = (h - mean).pow(2).mean(dim=1, keepdim=True)
+        h = (h - mean) / torch.sqrt(var + self.eps)
+        return (h * self.weight[:, None, None] + self.bias[:, None, None]).to(x.dtype)
 
 
 def _group_norm(channels: int) -> nn.Module:

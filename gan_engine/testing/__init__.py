@@ -16,5 +16,13 @@ See ``docs/how-to/test-a-plugin.md``.
 from gan_engine.testing._common import BAND_COUNTS, ContractViolation
 from gan_engine.testing.losses import check_content_loss
 from gan_engine.testing.networks import check_discriminator, check_generator
+from gan_engine.testing.normalizers import check_normalizer
 
-__all__ = ["BAND_COUNTS", "ContractViolation", "check_content_loss", "check_discriminator", "check_generator"]
+__all__ = [
+    "BAND_COUNTS",
+    "ContractViolation",
+    "check_content_loss",
+    "check_discriminator",
+    "check_generator",
+    "check_normalizer",
+]

@@ -37,6 +37,7 @@ from dataclasses import asdict
 from typing import Any, cast
 
 import lightning as L
+import torch
 from lightning.pytorch.core.optimizer import LightningOptimizer
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
@@ -57,7 +58,7 @@ from gan_engine.training.build import (
 )
 from gan_engine.training.cadence import is_logging_step
 from gan_engine.training.nonfinite import NonFiniteGuard
-from gan_engine.training.optim import IterationLR, clip_gradients_
+from gan_engine.training.optim import IterationLR, clip_gradients_, observe_plateaus
 from gan_engine.training.phases import MicroBatch, discriminator_phase, generator_phase, regularizer_phase
 from gan_engine.training.rng import capture_rng, restore_rng
 from gan_engine.training.schedules import IterationPlan, plan_iteration
@@ -87,6 +88,9 @@ class GANModule(L.LightningModule):
         if c.Training.label_smoothing > 0 and not self.adversarial.supports_label_smoothing:
             raise ConfigError([ConfigIssue("Training.label_smoothing", f"the {c.Losses.adversarial.name!r} loss has "
                                            "no real target to smooth; set 0 or use bce, lsgan or relativistic")])
+        if c.Training.pretrain_steps > 0 and not self.task.has_content_target:
+            raise ConfigError([ConfigIssue("Training.pretrain_steps", f"the {c.Task.name!r} task has no content "
+                                           "target, so generator-only pretraining has nothing to learn; set 0")])
         s = c.Training.Stability
         self.nonfinite = NonFiniteGuard([f"content/{k}" for k in self.content_losses] + _D_TERMS + _G_TERMS,
                                         s.nonfinite, s.max_nonfinite)
@@ -99,15 +103,13 @@ class GANModule(L.LightningModule):
     # -- helpers used by phases and callbacks -----------------------------------------
     @property
     def r1_each_step(self) -> bool:
-        """R1 is added to every discriminator loss (``d_reg_every == 1``)."""
-        s = self.cfg.Training.Stability
-        return s.r1_gamma > 0 and s.d_reg_every == 1
+        """R1 joins every discriminator loss (``d_reg_every == 1``)."""
+        return self.cfg.Training.Stability.r1_gamma > 0 and self.cfg.Training.Stability.d_reg_every == 1
 
     @property
     def r1_lazy(self) -> bool:
-        """R1 runs as its own phase every ``d_reg_every > 1`` iterations."""
-        s = self.cfg.Training.Stability
-        return s.r1_gamma > 0 and s.d_reg_every > 1
+        """R1 is its own phase every ``d_reg_every > 1`` iterations."""
+        return self.cfg.Training.Stability.r1_gamma > 0 and self.cfg.Training.Stability.d_reg_every > 1
 
     @property
     def data_range(self) -> float:
@@ -133,7 +135,7 @@ class GANModule(L.LightningModule):
 
     def weighted_content(self, values: Mapping[str, Tensor]) -> Tensor:
         """The weighted sum of unweighted content-term values."""
-        return cast(Tensor, sum(self.content_weights[k] * v for k, v in values.items()))
+        return sum((self.content_weights[k] * v for k, v in values.items()), torch.zeros((), device=self.device))
 
     def schedules(self) -> tuple[IterationLR, IterationLR]:
         """The generator's and the discriminator's learning-rate schedules."""
@@ -159,13 +161,10 @@ class GANModule(L.LightningModule):
         assert isinstance(opts, list)
         return opts[0 if network == "generator" else 1]
 
-    @staticmethod
-    def raw_optimizer(opt: Optimizer | LightningOptimizer) -> Optimizer:
-        return opt.optimizer if isinstance(opt, LightningOptimizer) else opt
-
     def network_of(self, optimizer: Optimizer | LightningOptimizer) -> str:
         """``"generator"`` or ``"discriminator"``: which network ``optimizer`` trains."""
-        return "generator" if self.raw_optimizer(optimizer) is self.trainer.optimizers[0] else "discriminator"
+        raw = optimizer.optimizer if isinstance(optimizer, LightningOptimizer) else optimizer
+        return "generator" if raw is self.trainer.optimizers[0] else "discriminator"
 
     def trainer_defaults(self) -> dict[str, Any]:
         """``lightning.Trainer`` keywords this config implies (precision, no epoch limit, log cadence)."""
@@ -214,7 +213,7 @@ class GANModule(L.LightningModule):
         sched_g.step()
         if not plan.pretraining:
             sched_d.step()
-        self.nonfinite.end_iteration(plan.iteration)
+        self.nonfinite.end_iteration()
         self.iteration += 1
         terms = {k: v for p in phases if p is not None for k, v in p["terms"].items()}
         n = sum(self.task.real(m.batch).shape[0] for m in micro)
@@ -230,15 +229,16 @@ class GANModule(L.LightningModule):
         return out
 
     def _log_iteration(self, plan: IterationPlan, terms: dict[str, Tensor], batch_size: int) -> None:
-        self.log("train/adv_weight", plan.adversarial_weight, on_step=True, on_epoch=False, batch_size=batch_size)
+        # Python numbers are logged as CPU tensors: Lightning would copy them to the GPU, a synchronising copy.
+        self.log("train/adv_weight", torch.tensor(plan.adversarial_weight), on_step=True, on_epoch=False,
+                 batch_size=batch_size)
         if not is_logging_step(self.trainer):
             return
         self.log_dict({f"train/{k}": v for k, v in terms.items()}, on_step=True, on_epoch=False, sync_dist=True,
                       batch_size=batch_size)
         lrs = {f"lr/{n}": float(self.optimizer_of(n).param_groups[0]["lr"]) for n in ("generator", "discriminator")}
-        skipped = float(self.nonfinite.check()["skipped"])
-        self.log_dict({**lrs, "train/nonfinite_skipped": skipped}, on_step=True, on_epoch=False,
-                      batch_size=batch_size)
+        lrs["train/nonfinite_skipped"] = float(self.nonfinite.check()["skipped"])
+        self.log_dict({k: torch.tensor(v) for k, v in lrs.items()}, on_step=True, on_epoch=False, batch_size=batch_size)
 
     def on_before_optimizer_step(self, optimizer: Optimizer) -> None:
         """Clip the stepping network's gradients (already unscaled under fp16 mixed precision)."""
@@ -253,9 +253,19 @@ class GANModule(L.LightningModule):
         else:  # nothing to unscale; unlike Lightning's mixed-precision plugin this accepts fused optimizers
             clip_gradients_(optimizer, value, s.gradient_clip_algorithm)
 
+    def setup(self, stage: str) -> None:
+        # Each phase back-propagates through one network, so DDP must not wait for the other's
+        # gradients: plain strategy="ddp" gets find_unused_parameters=True unless set explicitly.
+        ddp_kwargs = getattr(self.trainer.strategy, "_ddp_kwargs", None)
+        if isinstance(ddp_kwargs, dict):
+            ddp_kwargs.setdefault("find_unused_parameters", True)
+
     def on_train_start(self) -> None:
         if self.iteration >= self.cfg.Training.max_steps:
             self.trainer.should_stop = True
+        if self.trainer.max_steps != -1:
+            rank_zero_warn(f"Trainer(max_steps={self.trainer.max_steps}) counts optimizer steps (two per adversarial "
+                           "iteration); the module stops after Training.max_steps iterations: drop the Trainer's")
         expected = PRECISIONS[self.cfg.Training.precision]
         if str(self.trainer.precision) != expected:
             rank_zero_warn(f"Training.precision is {self.cfg.Training.precision!r} but the Trainer runs "
@@ -276,7 +286,9 @@ class GANModule(L.LightningModule):
         fake = self.generate(b)
         metrics = self.task.validation_metrics(self.denormalize(fake, self.task.output_branch),
                                                self.denormalize_batch(b), self.data_range)
-        metrics["content_loss"] = self.weighted_content(self.task.content_loss(fake, b, self.content_terms))
+        content = self.task.content_loss(fake, b, self.content_terms)
+        if content:
+            metrics["content_loss"] = self.weighted_content(content)
         self.log_dict({f"{stage}/{k}": v for k, v in metrics.items()}, on_step=False, on_epoch=True, sync_dist=True,
                       batch_size=fake.shape[0])
         return {"fake": fake, "batch": b}
@@ -292,22 +304,13 @@ class GANModule(L.LightningModule):
         return self.denormalize(self.generate(self.prepare(batch)), self.task.output_branch)
 
     def on_validation_end(self) -> None:
-        """Feed plateau schedules the monitored metric (after Lightning reduced this validation's values)."""
+        """Feed plateau schedules their metric (after Lightning reduced this validation's values)."""
         if self.trainer.sanity_checking or self.trainer.state.fn != "fit":
             return
-        for network, sched in zip(("generator", "discriminator"), self.schedules()):
-            if not sched.watches_metric or (network == "discriminator"
-                                            and self.iteration <= self.cfg.Training.pretrain_steps):
-                continue
-            value = self.trainer.callback_metrics.get(sched.monitor)
-            if value is None:
-                if sched.monitor not in self._warned:
-                    self._warned.add(sched.monitor)
-                    rank_zero_warn(f"the plateau schedule of the {network} watches {sched.monitor!r}, which was not "
-                                   f"logged; logged metrics: {sorted(self.trainer.callback_metrics)}. Set "
-                                   f"Schedulers.{network}.monitor to one of them")
-                continue
-            sched.observe(float(value))
+        g, d = self.schedules()  # the discriminator's schedule starts with its training
+        training = {"generator": g} | ({"discriminator": d} if self.iteration > self.cfg.Training.pretrain_steps
+                                       else {})
+        observe_plateaus(training, self.trainer.callback_metrics, self._warned)
 
     # -- checkpoints ------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

@@ -53,36 +53,41 @@ class NonFiniteGuard:
         self.policy, self.max_consecutive = policy, max_consecutive
         self._state: dict[str, Tensor] | None = None
         self._loaded: dict[str, Any] | None = None
-        self._indices: dict[tuple[str, ...], Tensor] = {}
+        self._masks: dict[tuple[str, ...], Tensor] = {}
 
-    def _index(self, names: tuple[str, ...], device: torch.device) -> Tensor:
-        index = self._indices.get(names)
-        if index is None or index.device != device:
+    def _mask(self, names: tuple[str, ...], device: torch.device) -> Tensor:
+        """``(len(names), len(terms))`` one-hot rows: where each reported term sits in :attr:`terms`."""
+        mask = self._masks.get(names)
+        if mask is None or mask.device != device:
             unknown = [n for n in names if n not in self.terms]
             if unknown:
                 raise KeyError(f"loss terms {unknown} were not declared to the non-finite guard ({self.terms})")
-            index = self._indices[names] = torch.tensor([self.terms.index(n) for n in names], device=device)
-        return index
+            eye = torch.eye(len(self.terms), dtype=torch.bool)
+            mask = self._masks[names] = eye[[self.terms.index(n) for n in names]].to(device)
+        return mask
 
     # -- device state ------------------------------------------------------------------
-    def _ensure(self, device: torch.device) -> dict[str, Tensor]:
+    def _ensure(self, device: torch.device, iteration: int) -> dict[str, Tensor]:
+        """The device counters, created once per device (the only host-to-device copies)."""
         if self._state is None or self._state["streak"].device != device:
             saved = self._loaded or {}
             ints = {k: torch.tensor(int(saved.get(k, v)), device=device)
                     for k, v in {"streak": 0, "skipped": 0, "hit_iteration": -1}.items()}
-            n = len(self.terms)
-            hit = torch.zeros(n, dtype=torch.bool, device=device)
-            for name in saved.get("hit_terms", []):
-                if name in self.terms:
-                    hit[self.terms.index(name)] = True
-            self._state = {**ints, "hit_terms": hit, "current": torch.zeros(n, dtype=torch.bool, device=device)}
+            hit = torch.tensor([n in saved.get("hit_terms", []) for n in self.terms], device=device)
+            self._state = {**ints, "clock": torch.tensor(iteration, device=device), "hit_terms": hit,
+                           "current": torch.zeros(len(self.terms), dtype=torch.bool, device=device)}
             self._loaded = None
         return self._state
 
     def observe(self, terms: Mapping[str, Tensor], iteration: int) -> Tensor:
-        """Record one phase's loss terms; returns the phase's ``(1,)`` float flag (1 = skip), agreed by all ranks."""
+        """Record one phase's loss terms; returns the phase's ``(1,)`` float flag (1 = skip), agreed by all ranks.
+
+        Args:
+            terms: the phase's loss terms by name (any shape; each must be entirely finite).
+            iteration: 0-based index of the running iteration.
+        """
         first = next(iter(terms.values()))
-        state = self._ensure(first.device)
+        state = self._ensure(first.device, iteration)
         bad = torch.stack([~torch.isfinite(v.detach()).all() for v in terms.values()])
         if self.policy == "raise" and bool(bad.any()):
             names = [n for n, b in zip(terms, bad.tolist()) if b]
@@ -91,9 +96,7 @@ class NonFiniteGuard:
                 "(Training.Stability.nonfinite is 'raise'). Lower the learning rates, enable gradient clipping "
                 "(Training.Stability.gradient_clip_val), check the data for NaN or infinite values, or set "
                 "Training.Stability.nonfinite: skip to skip such updates.")
-        index = self._index(tuple(terms), bad.device)
-        current = state["current"]
-        current[index] = current[index] | bad
+        state["current"] |= (bad[:, None] & self._mask(tuple(terms), bad.device)).any(dim=0)
         return _all_reduce_max(bad.any().float().reshape(1))
 
     def guard_step(self, optimizer: Optimizer, flag: Tensor) -> bool:
@@ -103,17 +106,18 @@ class NonFiniteGuard:
             return True
         return not bool(flag.item())
 
-    def end_iteration(self, iteration: int) -> None:
-        """Fold the iteration's flags into the streak (device only)."""
+    def end_iteration(self) -> None:
+        """Fold the iteration's flags into the streak and advance the device clock (device only)."""
         if self._state is None:
             return
         s = self._state
         current = _all_reduce_max(s["current"].to(torch.uint8)).bool()
         bad = current.any()
+        s["clock"] += 1
         s["streak"] = (s["streak"] + 1) * bad
         s["skipped"] = s["skipped"] + bad
         hit = (s["streak"] >= self.max_consecutive) & (s["hit_iteration"] < 0)
-        s["hit_iteration"] = torch.where(hit, torch.tensor(iteration + 1, device=bad.device), s["hit_iteration"])
+        s["hit_iteration"] = torch.where(hit, s["clock"], s["hit_iteration"])
         s["hit_terms"] = torch.where(hit, current, s["hit_terms"])
         s["current"].zero_()
 

@@ -20,17 +20,19 @@ improvement of its monitored metric (:meth:`IterationLR.observe`). Because the c
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
+from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
 from gan_engine.training.schedules import ramp, warmup_factor
 
-__all__ = ["OPTIMIZERS", "SHAPES", "IterationLR", "build_optimizer", "clip_gradients_", "parameter_groups"]
+__all__ = ["OPTIMIZERS", "SHAPES", "IterationLR", "build_optimizer", "clip_gradients_", "observe_plateaus",
+           "parameter_groups"]
 
 OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 
@@ -165,3 +167,21 @@ class IterationLR(LRScheduler):
             group["lr"] = lr
         self._last_lr = [float(g["lr"]) for g in self.optimizer.param_groups]
         return True
+
+
+def observe_plateaus(schedules: Mapping[str, IterationLR], metrics: Mapping[str, Any], warned: set[str]) -> None:
+    """Feed each ``plateau`` schedule its monitored metric after a validation.
+
+    A metric that was not logged gives one warning (per metric name, tracked in ``warned``),
+    listing the metrics that were.
+    """
+    for network, sched in schedules.items():
+        if not sched.watches_metric:
+            continue
+        value = metrics.get(sched.monitor)
+        if value is not None:
+            sched.observe(float(value))
+        elif sched.monitor not in warned:
+            warned.add(sched.monitor)
+            rank_zero_warn(f"the plateau schedule of the {network} watches {sched.monitor!r}, which was not logged; "
+                           f"logged metrics: {sorted(metrics)}. Set Schedulers.{network}.monitor to one of them")

@@ -58,7 +58,7 @@ def _phase(module: GANModule, name: str, network: str) -> Iterator[LightningOpti
 def _step(module: GANModule, opt: LightningOptimizer, logged: list[dict[str, Tensor]]) -> None:
     terms = {k: torch.stack([t[k].detach() for t in logged]) for k in logged[0]}
     flag = module.nonfinite.observe(terms, module.iteration)
-    if module.nonfinite.guard_step(module.raw_optimizer(opt), flag):
+    if module.nonfinite.guard_step(opt.optimizer, flag):
         opt.step()
 
 

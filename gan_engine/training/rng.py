@@ -30,10 +30,14 @@ def capture_rng() -> dict[str, Any]:
 
 
 def restore_rng(state: dict[str, Any]) -> None:
-    """Restore states captured by :func:`capture_rng` (CUDA states only where CUDA is in use)."""
+    """Restore states captured by :func:`capture_rng`.
+
+    CUDA states are restored only on a machine with as many GPUs as the one that saved them.
+    """
     torch.set_rng_state(state["torch"].cpu())
-    if state.get("cuda") and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+    cuda = state.get("cuda") or []
+    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():  # same machine shape only
+        torch.cuda.set_rng_state_all([s.cpu() for s in cuda])
     n = state["numpy"]
     np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
     p = state["python"]

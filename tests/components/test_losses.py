@@ -15,6 +15,8 @@ from gan_engine.losses import base, content, lpips, perceptual, structural
 from gan_engine.nn import WeightsNotFoundError
 from gan_engine.testing import check_content_loss
 
+from .tiny import builtin_names
+
 # name → (constructor kwargs, functional core, its kwargs, check options)
 CASES: dict[str, tuple[dict[str, Any], Any, dict[str, Any], dict[str, Any]]] = {
     "l1": ({}, content.l1_loss, {}, {"pointwise": True}),
@@ -29,7 +31,7 @@ CASES: dict[str, tuple[dict[str, Any], Any, dict[str, Any], dict[str, Any]]] = {
 
 
 def test_every_registered_content_loss_is_covered() -> None:
-    content_losses = [n for n in ge.losses.names() if getattr(ge.losses.get(n), "kind", None) == "content"]
+    content_losses = [n for n in builtin_names(ge.losses) if getattr(ge.losses.get(n), "kind", None) == "content"]
     assert sorted(content_losses) == sorted(CASES)
 
 
@@ -229,3 +231,8 @@ def test_contract_catches_a_loss_that_sums_instead_of_averaging_weights() -> Non
         check_content_loss(Summing(), gradcheck=False)
     with pytest.raises(ContractViolation, match="must declare kind = 'content', got None"):
         check_content_loss(torch.nn.L1Loss())
+
+
+def test_weighted_mean_does_not_overflow_in_half_precision() -> None:
+    ones = torch.ones(1, 1, 512, 512, dtype=torch.float16)  # 262144 > the largest float16 (65504)
+    assert content.l1_loss(ones, torch.zeros_like(ones), weight=ones).item() == 1.0

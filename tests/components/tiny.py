@@ -20,3 +20,8 @@ TINY_DISCRIMINATORS: dict[str, dict[str, Any]] = {
     "esrgan": {"base_channels": 4, "n_stages": 2},
     "unet_sn": {"base_channels": 4, "depth": 2},
 }
+
+
+def builtin_names(registry: Any) -> list[str]:
+    """Names of the components gan_engine itself defines (installed plugins are left out)."""
+    return sorted(n for n in registry.names() if registry.describe(n).target.startswith("gan_engine."))

@@ -115,7 +115,7 @@ def test_the_skip_path_needs_no_host_synchronisation(monkeypatch: pytest.MonkeyP
         flag = guard.observe({"a": torch.tensor(1.0), "b": torch.tensor(math.nan)}, iteration=0)
         assert guard.guard_step(opt, flag)  # the fused kernel skips on the device
         opt.step()
-        guard.end_iteration(0)
+        guard.end_iteration()
     assert torch.equal(p.detach(), torch.ones(3))  # neither the weights nor the moments moved
     assert opt.state[p]["step"] == 0 and not opt.state[p]["exp_avg"].any() and not opt.state[p]["exp_avg_sq"].any()
     assert guard.summary() == {"streak": 1, "skipped": 1, "hit_iteration": -1, "hit_terms": []}
@@ -131,11 +131,11 @@ def test_without_a_fused_kernel_the_step_is_not_called() -> None:
 def test_guard_state_survives_a_checkpoint() -> None:
     guard = NonFiniteGuard(["a", "b"], max_consecutive=2)
     guard.observe({"b": torch.tensor(math.nan)}, iteration=0)
-    guard.end_iteration(0)
+    guard.end_iteration()
     restored = NonFiniteGuard(["a", "b"], max_consecutive=2)
     restored.load_state_dict(guard.state_dict())
     restored.observe({"b": torch.tensor(math.nan)}, iteration=1)
-    restored.end_iteration(1)
+    restored.end_iteration()
     with pytest.raises(GanEngineError, match="iterations, 1 to 2: b"):
         restored.check()
     with pytest.raises(ValueError, match="unknown non-finite policy"):

@@ -1,0 +1,39 @@
+"""Two-process CPU DDP training, launched by test_ddp.py (not collected by pytest).
+
+Usage: python ddp_worker.py OUT_DIR STRATEGY
+Each rank writes OUT_DIR/rank<R>.pt with its weights, EMA, counters and logged metrics.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import lightning as L
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from engine_helpers import MemoryLogger, callback, datamodule, tiny_module
+
+
+def main(out: Path, strategy: str) -> None:
+    L.seed_everything(0, verbose=False)
+    module = tiny_module({"Training.max_steps": 5, "Training.pretrain_steps": 2, "Data.train_size": 16,
+                          "Training.Stability.r1_gamma": 1.0, "Training.Stability.d_reg_every": 2,
+                          "Losses.feature_matching": 0.5})
+    logger = MemoryLogger()
+    tr = L.Trainer(accelerator="cpu", devices=2, strategy=strategy, max_epochs=-1, logger=logger,
+                   enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                   num_sanity_val_steps=0, log_every_n_steps=1, limit_val_batches=1)
+    tr.fit(module, datamodule(module))
+    ema = callback(tr, "EMA")
+    torch.save({"iteration": module.iteration, "global_step": tr.global_step, "world_size": tr.world_size,
+                "generator": module.generator.state_dict(), "discriminator": module.discriminator.state_dict(),
+                "ema": ema.shadow(module), "ema_updates": ema.num_updates, "rows": logger.rows,
+                "metrics": {k: float(v) for k, v in tr.callback_metrics.items()}},
+               out / f"rank{tr.global_rank}.pt")
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]), sys.argv[2])

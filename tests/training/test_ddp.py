@@ -1,0 +1,48 @@
+"""Two CPU processes (DDP, gloo) train through pretraining into adversarial iterations in step."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+WORKER = Path(__file__).with_name("ddp_worker.py")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def ranks(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, object]]:
+    out = tmp_path_factory.mktemp("ddp")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+           "OMP_NUM_THREADS": "1", "GAN_ENGINE_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    # plain "ddp": the module turns on find_unused_parameters itself (each phase uses one network)
+    done = subprocess.run([sys.executable, str(WORKER), str(out), "ddp"], env=env, cwd=out, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return [torch.load(out / f"rank{r}.pt", weights_only=False) for r in (0, 1)]
+
+
+def test_both_ranks_count_the_same_iterations(ranks: list[dict[str, object]]) -> None:
+    for r in ranks:
+        assert r["world_size"] == 2 and r["iteration"] == 5 and r["ema_updates"] == 5
+        assert r["global_step"] == 2 + 3 * 2 + 2  # pretraining, adversarial (D + G), two lazy R1 steps
+
+
+def test_weights_and_ema_are_identical_across_ranks(ranks: list[dict[str, object]]) -> None:
+    for part in ("generator", "discriminator", "ema"):
+        a, b = ranks[0][part], ranks[1][part]
+        assert a.keys() == b.keys()  # type: ignore[attr-defined]
+        assert all(torch.equal(a[k], b[k]) for k in a), part  # type: ignore[index]
+
+
+def test_logged_values_are_reduced_across_ranks(ranks: list[dict[str, object]]) -> None:
+    rows0, rows1 = ranks[0]["rows"], ranks[1]["rows"]
+    assert len(rows0) == len(rows1) == 5 + 2  # + validation records
+    for (_, a), (_, b) in zip(rows0, rows1):  # type: ignore[call-overload]
+        assert a.keys() == b.keys() and all(a[k] == pytest.approx(b[k]) for k in a)
+    assert ranks[0]["metrics"]["val/psnr"] == pytest.approx(ranks[1]["metrics"]["val/psnr"])  # type: ignore[index]
+    assert "train/d_adversarial" not in rows0[0][1]  # pretraining: no discriminator metrics
