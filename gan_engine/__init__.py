@@ -26,6 +26,7 @@ from gan_engine.config import ComponentSpec, Config, config_schema, load_config
 from gan_engine.errors import (
     CheckpointError,
     ConfigError,
+    DataError,
     GanEngineError,
     PluginError,
     RegistryError,
@@ -75,6 +76,7 @@ __all__ = [
     "ComponentSpec",
     "Config",
     "ConfigError",
+    "DataError",
     "FitResult",
     "GANModule",
     "GanEngineError",

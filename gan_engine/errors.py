@@ -14,6 +14,7 @@ __all__ = [
     "CheckpointError",
     "ConfigError",
     "ConfigIssue",
+    "DataError",
     "GanEngineError",
     "PluginError",
     "RegistryError",
@@ -41,6 +42,13 @@ class PluginError(RegistryError):
 
 class ShapeError(GanEngineError, ValueError):
     """A tensor has the wrong shape, rank or band count."""
+
+
+class DataError(GanEngineError, ValueError):
+    """A data file is unreadable or disagrees with the configuration (bands, size, NaN values).
+
+    The message names the offending file, what was expected and what was found.
+    """
 
 
 class CheckpointError(GanEngineError):

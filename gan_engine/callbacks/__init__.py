@@ -7,6 +7,7 @@ from gan_engine.registry import callbacks
 _BUILTINS: dict[str, str] = {
     "best_checkpoints": "gan_engine.callbacks.checkpoints:BestCheckpoints",
     "ema": "gan_engine.callbacks.ema:EMA",
+    "fid_kid": "gan_engine.callbacks.fid:FIDKID",
     "gan_health": "gan_engine.callbacks.gan_health:GANHealthMonitor",
     "gradient_norm": "gan_engine.callbacks.gradient_norm:GradientNormMonitor",
     "histograms": "gan_engine.callbacks.histograms:Histograms",

@@ -114,11 +114,36 @@ def _resolve_derived(cfg: Config, known: dict[str, Any], issues: list[ConfigIssu
         return
     g_in, g_out = task.generator_channels(int(bands))
     source = f"Data.bands={bands} with task {cfg.Task.name!r}"
+    # Further facts a task states about other sections (image_to_image's input bands for the
+    # data, synthesis's latent size for the generator); only keys a component accepts.
+    for section, values in getattr(task, "derived_params", lambda b: {})(int(bands)).items():
+        for key, value in values.items():
+            _derive(getattr(cfg, section), known[section], key, value, section, f"the task {cfg.Task.name!r}", issues)
+    issues.extend(_check_content_target(cfg, task))
     _derive(cfg.Generator, known["Generator"], "in_channels", g_in, "Generator", source, issues)
     _derive(cfg.Generator, known["Generator"], "out_channels", g_out, "Generator", source, issues)
     _derive(cfg.Generator, known["Generator"], "scale", scale, "Generator", "Task.scale", issues)
+    supported = getattr(known["Generator"], "scales", None)
+    if supported is not None and _accepts(known["Generator"], "scale") and scale not in supported:
+        issues.append(ConfigIssue("Generator.name", f"generator {cfg.Generator.name!r} supports scale "
+                                  f"{' / '.join(map(str, supported))}, but Task.scale is {scale}; choose another "
+                                  "generator or change Task.scale"))
     d_in = task.discriminator_channels(int(bands))
     _derive(cfg.Discriminator, known["Discriminator"], "in_channels", d_in, "Discriminator", source, issues)
+
+
+def _check_content_target(cfg: Config, task: Any) -> list[ConfigIssue]:
+    """A task without a content target (synthesis) takes no content loss and no pretraining."""
+    if getattr(task, "has_content_target", True):
+        return []
+    issues = []
+    if cfg.Losses.content:
+        issues.append(ConfigIssue("Losses.content", f"the task {cfg.Task.name!r} has no target to compare the "
+                                  "output with; set 'Losses.content: []'"))
+    if cfg.Training.pretrain_steps:
+        issues.append(ConfigIssue("Training.pretrain_steps", f"is {cfg.Training.pretrain_steps}, but the task "
+                                  f"{cfg.Task.name!r} has no content target to pretrain the generator on; set 0"))
+    return issues
 
 
 _PLAIN = (bool, int, float, str, type(None))
@@ -154,6 +179,9 @@ def _check_loss_kinds(cfg: Config, known: dict[str, Any]) -> list[ConfigIssue]:
     if adv is not None and getattr(adv, "kind", None) != "adversarial":
         issues.append(ConfigIssue("Losses.adversarial.name", f"{cfg.Losses.adversarial.name!r} is not an "
                                   "adversarial loss (bce, hinge, wasserstein, lsgan, relativistic, ...)"))
+    if adv is not None and cfg.Training.label_smoothing > 0 and not getattr(adv, "supports_label_smoothing", True):
+        issues.append(ConfigIssue("Training.label_smoothing", f"the {cfg.Losses.adversarial.name!r} loss has no real "
+                                  "target to smooth; set 0 or use bce, lsgan or relativistic"))
     disc = known.get("Discriminator")
     if cfg.Losses.feature_matching > 0 and disc is not None and not getattr(disc, "returns_features", False):
         issues.append(ConfigIssue("Losses.feature_matching", f"discriminator {cfg.Discriminator.name!r} does "

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from gan_engine.errors import ShapeError
 
-__all__ = ["Discriminator", "OutputKind"]
+__all__ = ["Discriminator", "FeatureStackDiscriminator", "OutputKind"]
 
 OutputKind = Literal["image", "patch", "pixel"]
 
@@ -41,3 +41,23 @@ class Discriminator(nn.Module):
         if x.ndim != 4 or x.shape[1] != self.in_channels or min(x.shape[-2:]) < self.min_size:
             raise ShapeError(f"{type(self).__name__} expects (N, {self.in_channels}, H, W) with H, W ≥ "
                              f"{self.min_size}, got {tuple(x.shape)}")
+
+
+class FeatureStackDiscriminator(Discriminator):
+    """A discriminator made of a stack of feature blocks (``self.features``) and a ``self.head``.
+
+    The shared ``forward`` runs the blocks in order, keeps each block's output for feature
+    matching, and applies the head to the last one.
+    """
+
+    features: nn.ModuleList
+    head: nn.Module
+
+    def forward(self, x: Tensor, return_features: bool = False) -> Tensor | tuple[Tensor, list[Tensor]]:
+        self.check_input(x)
+        feats = []
+        for block in self.features:
+            x = block(x)
+            feats.append(x)
+        logits: Tensor = self.head(x)
+        return (logits, feats) if return_features else logits

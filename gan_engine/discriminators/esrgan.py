@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from torch import Tensor, nn
+from torch import nn
 
-from gan_engine.discriminators.base import Discriminator
+from gan_engine.discriminators.base import FeatureStackDiscriminator
 from gan_engine.nn import make_norm, maybe_spectral_norm
 from gan_engine.registry import discriminators
 
@@ -17,7 +17,7 @@ def _block(ch_in: int, ch_out: int, kernel: int, stride: int, norm: str, sn: boo
 
 
 @discriminators.register("esrgan")
-class ESRGANDiscriminator(Discriminator):
+class ESRGANDiscriminator(FeatureStackDiscriminator):
     """VGG-style discriminator: stages of 3×3 stride-1 and 4×4 stride-2 convolutions.
 
     A 3×3 convolution without normalisation, then ``n_stages`` stages of a 3×3 stride-1
@@ -63,12 +63,3 @@ class ESRGANDiscriminator(Discriminator):
                                   maybe_spectral_norm(nn.Linear(ch, linear_size), sn), nn.LeakyReLU(0.2),
                                   maybe_spectral_norm(nn.Linear(linear_size, 1), sn))
         self.min_size = 2**n_stages
-
-    def forward(self, x: Tensor, return_features: bool = False) -> Tensor | tuple[Tensor, list[Tensor]]:
-        self.check_input(x)
-        feats = []
-        for block in self.features:
-            x = block(x)
-            feats.append(x)
-        logits = self.head(x)
-        return (logits, feats) if return_features else logits

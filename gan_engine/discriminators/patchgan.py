@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from torch import Tensor, nn
+from torch import nn
 
-from gan_engine.discriminators.base import Discriminator, OutputKind
+from gan_engine.discriminators.base import FeatureStackDiscriminator, OutputKind
 from gan_engine.nn import make_norm, maybe_spectral_norm
 from gan_engine.registry import discriminators
 
@@ -14,7 +14,7 @@ __all__ = ["PatchGANDiscriminator"]
 
 
 @discriminators.register("patchgan")
-class PatchGANDiscriminator(Discriminator):
+class PatchGANDiscriminator(FeatureStackDiscriminator):
     """Fully convolutional discriminator that scores overlapping patches.
 
     ``n_layers`` stride-2 4×4 convolutions (width ``base_channels`` doubling per layer,
@@ -62,12 +62,3 @@ class PatchGANDiscriminator(Discriminator):
         self.features = nn.ModuleList(blocks)
         self.head = maybe_spectral_norm(nn.Conv2d(ch, 1, 4, 1, 1), sn)
         self.min_size = 3 * 2**n_layers
-
-    def forward(self, x: Tensor, return_features: bool = False) -> Tensor | tuple[Tensor, list[Tensor]]:
-        self.check_input(x)
-        feats = []
-        for block in self.features:
-            x = block(x)
-            feats.append(x)
-        logits = self.head(x)
-        return (logits, feats) if return_features else logits

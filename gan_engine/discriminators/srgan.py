@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from torch import Tensor, nn
+from torch import nn
 
-from gan_engine.discriminators.base import Discriminator
+from gan_engine.discriminators.base import FeatureStackDiscriminator
 from gan_engine.nn import make_norm, maybe_spectral_norm
 from gan_engine.registry import discriminators
 
@@ -12,7 +12,7 @@ __all__ = ["SRGANDiscriminator"]
 
 
 @discriminators.register("srgan")
-class SRGANDiscriminator(Discriminator):
+class SRGANDiscriminator(FeatureStackDiscriminator):
     """VGG-style discriminator with global pooling: one real/fake logit per image.
 
     ``n_stages`` pairs of 3×3 convolutions (stride 1, then stride 2) with LeakyReLU(0.2),
@@ -56,12 +56,3 @@ class SRGANDiscriminator(Discriminator):
                                   maybe_spectral_norm(nn.Linear(ch_in, ch_in * 2), spectral_norm), nn.LeakyReLU(0.2),
                                   maybe_spectral_norm(nn.Linear(ch_in * 2, 1), spectral_norm))
         self.min_size = 2**n_stages
-
-    def forward(self, x: Tensor, return_features: bool = False) -> Tensor | tuple[Tensor, list[Tensor]]:
-        self.check_input(x)
-        feats = []
-        for block in self.features:
-            x = block(x)
-            feats.append(x)
-        logits = self.head(x)
-        return (logits, feats) if return_features else logits

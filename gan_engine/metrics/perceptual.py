@@ -74,6 +74,11 @@ class InceptionFeatures(nn.Module):
         return feats.view(len(triplets), x.shape[0], -1).mean(dim=0)
 
 
+def _features(feature: nn.Module | None, weights_path: PathLike | None, bands: BandSpec,
+              input_range: Sequence[float], resize: int | None) -> nn.Module:
+    return feature if feature is not None else InceptionFeatures(weights_path, bands, input_range, resize)
+
+
 class FID(FrechetInceptionDistance):
     """Fréchet Inception distance on any band count, with local Inception weights.
 
@@ -84,12 +89,16 @@ class FID(FrechetInceptionDistance):
         bands: band triplets shown to Inception.
         input_range: ``(low, high)`` of the images.
         resize: side images are resized to.
+        feature: a feature module used instead of a new :class:`InceptionFeatures` (e.g. one
+            shared with :class:`KID`); it maps the images passed to ``update`` to ``(N, D)``
+            features and exposes ``num_features = D``. The four arguments above are then unused.
         **kwargs: passed to torchmetrics (e.g. ``reset_real_features``).
     """
 
     def __init__(self, weights_path: PathLike | None = None, bands: BandSpec = None,
-                 input_range: Sequence[float] = (0.0, 1.0), resize: int | None = 299, **kwargs: Any) -> None:
-        super().__init__(feature=InceptionFeatures(weights_path, bands, input_range, resize), **kwargs)
+                 input_range: Sequence[float] = (0.0, 1.0), resize: int | None = 299, *,
+                 feature: nn.Module | None = None, **kwargs: Any) -> None:
+        super().__init__(feature=_features(feature, weights_path, bands, input_range, resize), **kwargs)
 
 
 class KID(KernelInceptionDistance):
@@ -104,13 +113,14 @@ class KID(KernelInceptionDistance):
         input_range: ``(low, high)`` of the images.
         resize: side images are resized to.
         subset_size: images per subset.
+        feature: a feature module used instead of a new :class:`InceptionFeatures`, as for :class:`FID`.
         **kwargs: passed to torchmetrics (``subsets``, ``degree``, ...).
     """
 
     def __init__(self, weights_path: PathLike | None = None, bands: BandSpec = None,
                  input_range: Sequence[float] = (0.0, 1.0), resize: int | None = 299, subset_size: int = 1000,
-                 **kwargs: Any) -> None:
-        super().__init__(feature=InceptionFeatures(weights_path, bands, input_range, resize),
+                 *, feature: nn.Module | None = None, **kwargs: Any) -> None:
+        super().__init__(feature=_features(feature, weights_path, bands, input_range, resize),
                          subset_size=subset_size, **kwargs)
 
 

@@ -14,7 +14,29 @@ from torch import Tensor
 
 from gan_engine.metrics import psnr, ssim
 
-__all__ = ["Task"]
+__all__ = ["Task", "masked_term"]
+
+
+def masked_term(loss: Callable[..., Tensor], pred: Tensor, target: Tensor, mask: Tensor) -> Tensor:
+    r"""A content loss over the pixels ``mask`` selects: the mean of its per-pixel terms there.
+
+    A loss declaring ``supports_weight = True`` (every built-in content loss) is called with
+    ``weight=mask`` and returns the weighted mean :math:`\sum_p m_p \ell_p / \sum_p m_p`,
+    right for any loss: SSIM, SAM, total variation, perceptual. A loss without the keyword
+    (e.g. a third-party module) falls back to comparing ``mask`` ⊙ ``pred`` with ``mask`` ⊙
+    ``target`` and dividing by the mask's mean :math:`\bar m`; that equals the masked mean
+    only for losses that average a per-pixel term (L1, MSE), not for windowed or feature losses,
+    whose values near the mask's edge also see the zeroed pixels.
+
+    Args:
+        loss: a content loss ``loss(pred, target[, weight=])``.
+        pred: ``(N, C, H, W)`` prediction.
+        target: ``(N, C, H, W)`` reference.
+        mask: ``(N, 1, H, W)`` non-negative weights, 1 on the pixels that count.
+    """
+    if getattr(loss, "supports_weight", False):
+        return loss(pred, target, weight=mask)
+    return loss(pred * mask, target * mask) / mask.mean().clamp_min(1e-6)
 
 
 class Task(ABC):
@@ -47,6 +69,14 @@ class Task(ABC):
         """Input channels of the discriminator (conditional tasks add the condition)."""
         return bands
 
+    def derived_params(self, bands: int) -> dict[str, dict[str, Any]]:
+        """Parameters this task implies for other config sections, ``{section: {key: value}}``.
+
+        The config loader fills them in where the component accepts the key and reports a
+        disagreement where the user set another value (as for band counts and the scale).
+        """
+        return {}
+
     @abstractmethod
     def prepare_batch(self, batch: Any) -> dict[str, Tensor]:
         """Check a raw batch and return it as a mapping of the task's :attr:`batch_keys`."""
@@ -72,14 +102,24 @@ class Task(ABC):
         """Unweighted value of every content term; the engine weights and sums them.
 
         The default compares :meth:`content_pair`; a task overrides this to, e.g., weight
-        the hole of an inpainting mask.
+        the hole of an inpainting mask. When the batch holds a ``"valid"`` mask
+        ``(N, 1, H, W)`` (data with no-data pixels), each term is the mean over the valid
+        pixels only (see :func:`masked_term`).
         """
         pred, target = self.content_pair(fake, batch)
-        return {name: loss(pred, target) for name, loss in terms.items()}
+        valid = batch.get("valid")
+        if valid is None:
+            return {name: loss(pred, target) for name, loss in terms.items()}
+        valid = valid.to(pred.dtype)
+        return {name: masked_term(loss, pred, target, valid) for name, loss in terms.items()}
 
     def panels(self, fake: Tensor, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """Ordered image columns for a validation panel, each ``(N, C, H, W)``; pass denormalised tensors."""
         return {"Output": fake, "Target": self.real(batch)}
+
+    def panel_captions(self, batch: Mapping[str, Tensor]) -> list[str]:
+        """One caption per sample of a validation panel (e.g. its class label); empty for none."""
+        return []
 
     def validation_metrics(self, fake: Tensor, batch: Mapping[str, Tensor], data_range: float) -> dict[str, Tensor]:
         """Scalar metrics of one validation batch, computed on the device from denormalised tensors.

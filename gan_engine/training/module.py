@@ -9,7 +9,9 @@ Contract relied on by ``ge.fit``, callbacks and tools (kept stable):
   training). Every count of the config uses it: ``max_steps`` (the module stops the
   Trainer itself after exactly that many), ``pretrain_steps``, the adversarial ramp, EMA
   ``update_after_step``, warm-ups, ``d_reg_every``, periodic checkpoints.
-- ``module.generator``, ``module.discriminator``, ``module.task``, ``module.normalizers``;
+- ``module.generator``, ``module.discriminator``, ``module.task``, ``module.normalizers``
+  (a normaliser without statistics is fitted on the first training batches in
+  ``on_fit_start``, see :mod:`gan_engine.training.normalization`);
   ``module.denormalize(x, branch)`` undoes a branch's normaliser (``task.output_branch``
   for generator outputs); ``module.current_phase`` names the running phase.
 - ``training_step`` returns (and callbacks receive as ``outputs``) a dict with
@@ -43,10 +45,9 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
-from gan_engine._version import __version__
 from gan_engine.checkpoint import CHECKPOINT_FORMAT
 from gan_engine.config import Config, load_config
-from gan_engine.errors import CheckpointError, ConfigError, ConfigIssue, GanEngineError
+from gan_engine.errors import GanEngineError
 from gan_engine.normalizers.base import Normalizer
 from gan_engine.registry import discriminators, generators, losses, tasks
 from gan_engine.tasks.base import Task
@@ -58,10 +59,12 @@ from gan_engine.training.build import (
 )
 from gan_engine.training.cadence import is_logging_step
 from gan_engine.training.nonfinite import NonFiniteGuard
+from gan_engine.training.normalization import FIT_BATCHES, fit_normalizers
 from gan_engine.training.optim import IterationLR, clip_gradients_, observe_plateaus
 from gan_engine.training.phases import MicroBatch, discriminator_phase, generator_phase, regularizer_phase
-from gan_engine.training.rng import capture_rng, restore_rng
+from gan_engine.training.rng import restore_rng
 from gan_engine.training.schedules import IterationPlan, plan_iteration
+from gan_engine.training.state import engine_state, restore_engine_state
 
 __all__ = ["CHECKPOINT_FORMAT", "PRECISIONS", "GANModule"]
 
@@ -72,6 +75,9 @@ _G_TERMS = ["g_adversarial", "feature_matching", "g_total"]
 
 class GANModule(L.LightningModule):
     """Trains ``Generator`` against ``Discriminator`` as the config says; see the module docstring."""
+
+    #: Training batches a normaliser without statistics is fitted on.
+    normalizer_fit_batches: int = FIT_BATCHES
 
     def __init__(self, cfg: Config | Mapping[str, Any] | str | os.PathLike[str]) -> None:
         super().__init__()
@@ -85,12 +91,6 @@ class GANModule(L.LightningModule):
         self.normalizers = build_normalizers(c)
         self.content_losses, self.content_weights = build_content_losses(c)
         self.adversarial = losses.build(c.Losses.adversarial.name, **c.Losses.adversarial.params)
-        if c.Training.label_smoothing > 0 and not self.adversarial.supports_label_smoothing:
-            raise ConfigError([ConfigIssue("Training.label_smoothing", f"the {c.Losses.adversarial.name!r} loss has "
-                                           "no real target to smooth; set 0 or use bce, lsgan or relativistic")])
-        if c.Training.pretrain_steps > 0 and not self.task.has_content_target:
-            raise ConfigError([ConfigIssue("Training.pretrain_steps", f"the {c.Task.name!r} task has no content "
-                                           "target, so generator-only pretraining has nothing to learn; set 0")])
         s = c.Training.Stability
         self.nonfinite = NonFiniteGuard([f"content/{k}" for k in self.content_losses] + _D_TERMS + _G_TERMS,
                                         s.nonfinite, s.max_nonfinite)
@@ -260,6 +260,10 @@ class GANModule(L.LightningModule):
         if isinstance(ddp_kwargs, dict):
             ddp_kwargs.setdefault("find_unused_parameters", True)
 
+    def on_fit_start(self) -> None:
+        """Estimate missing normaliser statistics from the training data (a resumed run has loaded its own)."""
+        fit_normalizers(self, self.normalizers, self.task, self.normalizer_fit_batches)
+
     def on_train_start(self) -> None:
         if self.iteration >= self.cfg.Training.max_steps:
             self.trainer.should_stop = True
@@ -314,20 +318,7 @@ class GANModule(L.LightningModule):
 
     # -- checkpoints ------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["gan_engine"] = {
-            "format": CHECKPOINT_FORMAT, "version": __version__, "config": self.cfg.to_dict(),
-            "iteration": self.iteration, "pending": [{k: v.detach().cpu() for k, v in m.batch.items()}
-                                                     for m in self._pending],
-            "nonfinite": self.nonfinite.state_dict(), "rng": capture_rng(),
-        }
+        checkpoint["gan_engine"] = engine_state(self)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        state = checkpoint.get("gan_engine")
-        if not isinstance(state, Mapping):
-            raise CheckpointError("this checkpoint was not written by a gan_engine GANModule (it has no 'gan_engine' "
-                                  "entry); train with gan_engine, or load plain weights with "
-                                  "module.load_state_dict(torch.load(path)['state_dict'])")
-        self.iteration = int(state["iteration"])
-        self._pending = [MicroBatch(dict(b)) for b in state.get("pending", [])]
-        self.nonfinite.load_state_dict(state.get("nonfinite", {}))
-        self._rng_to_restore = state.get("rng")
+        restore_engine_state(self, checkpoint)

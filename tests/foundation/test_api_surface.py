@@ -8,7 +8,7 @@ PUBLIC = {
     "__version__", "generators", "discriminators", "losses", "normalizers", "callbacks", "tasks", "datamodules",
     "load_config", "config_schema", "Config", "ComponentSpec", "Registry",
     "GanEngineError", "ConfigError", "RegistryError", "PluginError", "ShapeError", "CheckpointError",
-    "RunLockedError", "fit", "validate", "FitResult", "GANModule", "load_generator",
+    "RunLockedError", "DataError", "fit", "validate", "FitResult", "GANModule", "load_generator",
 }
 LAZY = {"fit", "validate", "FitResult", "GANModule", "load_generator"}
 

@@ -203,3 +203,9 @@ def test_reference_config_of_the_project_lead_is_accepted_in_shape() -> None:
         if schema[section].get("additionalProperties") is False:
             for key in body:
                 assert key in schema[section]["properties"], f"{section}.{key}"
+
+
+def test_generator_that_cannot_reach_the_task_scale_is_refused() -> None:
+    message = issues_of({"Generator": {"name": "unet"}})["Generator.name"]
+    assert "supports scale 1" in message and "Task.scale is 4" in message
+    assert ge.load_config({"Task": {"scale": 1}, "Generator": {"name": "unet"}}).Generator.scale == 1

@@ -11,27 +11,49 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine_helpers import MemoryLogger, callback, datamodule, tiny_module
+
+from gan_engine.callbacks.fid import FIDKID
+
+
+class Features(nn.Module):
+    """A fixed feature map for fid_kid (each rank builds the same one)."""
+
+    num_features = 8
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = nn.Conv2d(3, 8, 1)
+        with torch.no_grad():
+            self.proj.weight.copy_(torch.linspace(-1, 1, 24).view(8, 3, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(x).mean(dim=(2, 3))
 
 
 def main(out: Path, strategy: str) -> None:
     L.seed_everything(0, verbose=False)
     module = tiny_module({"Training.max_steps": 5, "Training.pretrain_steps": 2, "Data.train_size": 16,
                           "Training.Stability.r1_gamma": 1.0, "Training.Stability.d_reg_every": 2,
-                          "Losses.feature_matching": 0.5})
+                          "Losses.feature_matching": 0.5, "Normalization.name": "zscore"})
     logger = MemoryLogger()
     tr = L.Trainer(accelerator="cpu", devices=2, strategy=strategy, max_epochs=-1, logger=logger,
                    enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                   num_sanity_val_steps=0, log_every_n_steps=1, limit_val_batches=1)
+                   num_sanity_val_steps=0, log_every_n_steps=1, limit_val_batches=1,
+                   callbacks=[FIDKID(feature=Features())])  # one validation image per rank
     tr.fit(module, datamodule(module))
+    fid = callback(tr, "FIDKID").fid
     ema = callback(tr, "EMA")
     torch.save({"iteration": module.iteration, "global_step": tr.global_step, "world_size": tr.world_size,
                 "generator": module.generator.state_dict(), "discriminator": module.discriminator.state_dict(),
                 "ema": ema.shadow(module), "ema_updates": ema.num_updates, "rows": logger.rows,
-                "metrics": {k: float(v) for k, v in tr.callback_metrics.items()}},
+                "metrics": {k: float(v) for k, v in tr.callback_metrics.items()},
+                "fid_local_images": int(fid.fake_features_num_samples),
+                "normalizers": {k: v.cpu() for k, v in module.normalizers.state_dict().items()}},
                out / f"rank{tr.global_rank}.pt")
 
 

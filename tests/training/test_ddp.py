@@ -46,3 +46,19 @@ def test_logged_values_are_reduced_across_ranks(ranks: list[dict[str, object]]) 
         assert a.keys() == b.keys() and all(a[k] == pytest.approx(b[k]) for k in a)
     assert ranks[0]["metrics"]["val/psnr"] == pytest.approx(ranks[1]["metrics"]["val/psnr"])  # type: ignore[index]
     assert "train/d_adversarial" not in rows0[0][1]  # pretraining: no discriminator metrics
+
+
+def test_normalisers_fitted_on_the_training_data_are_identical_across_ranks(ranks: list[dict[str, object]]) -> None:
+    a, b = ranks[0]["normalizers"], ranks[1]["normalizers"]
+    assert a.keys() == b.keys() and {"lr.mean", "lr.std", "hr.mean", "hr.std"} <= a.keys()  # type: ignore[attr-defined]
+    assert all(torch.equal(a[k], b[k]) for k in a)  # type: ignore[index]
+    assert a["hr.mean"].shape == (3,) and bool((a["hr.std"] > 0).all())  # type: ignore[index]
+
+
+def test_fid_and_kid_reduce_the_features_of_every_rank(ranks: list[dict[str, object]]) -> None:
+    # each rank saw one validation image, too few for a covariance: the values exist because
+    # torchmetrics gathered both ranks' features before computing
+    assert [r["fid_local_images"] for r in ranks] == [1, 1]
+    m0, m1 = ranks[0]["metrics"], ranks[1]["metrics"]
+    for key in ("val/fid", "val/kid"):
+        assert key in m0 and m0[key] == m1[key] and m0[key] == m0[key]  # type: ignore[index,operator]

@@ -1,0 +1,115 @@
+"""The base of the built-in data modules: loaders, worker settings, on-device degradation."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset
+from typing_extensions import override
+
+from gan_engine.data.datasets import DEGRADATION_KEY
+from gan_engine.data.degradation import Degradation
+from gan_engine.errors import ConfigError, ConfigIssue
+
+__all__ = ["GanDataModule", "build_degradation"]
+
+Split = Dataset[Any]
+
+
+def build_degradation(scale: int, spec: Mapping[str, Any] | None) -> Degradation:
+    """A :class:`Degradation` for ``scale`` from the ``Data.degradation`` mapping.
+
+    Raises:
+        ConfigError: naming the unknown or invalid key.
+    """
+    spec = dict(spec or {})
+    try:
+        return Degradation(scale=scale, **spec)
+    except TypeError as exc:
+        known = ("resample", "blur_sigma", "anisotropic", "blur_prob", "noise_std", "noise_prob", "clamp")
+        raise ConfigError([ConfigIssue("Data.degradation", f"{exc}; accepted keys: {', '.join(known)}")]) from exc
+    except ValueError as exc:
+        raise ConfigError([ConfigIssue("Data.degradation", str(exc))]) from exc
+
+
+class GanDataModule(L.LightningDataModule):
+    """Train/val/test loaders over map-style data sets, plus the on-device degradation.
+
+    Subclasses fill :attr:`train_set`, :attr:`val_set` and (optionally) :attr:`test_set`
+    in :meth:`build`, which :meth:`setup` calls once. When :attr:`degradation` is set, a
+    batch that holds ``"hr"`` but no ``"lr"`` gets its ``"lr"`` made on the device after
+    the transfer, from the per-sample parameters the data set drew.
+
+    Args:
+        batch_size: training batch size.
+        val_batch_size: validation/test batch size; default: ``batch_size``.
+        num_workers: data-loader worker processes (0 loads in the main process).
+        pin_memory: page-locked host memory for faster copies to the GPU; default: on
+            when CUDA is available.
+        persistent_workers: keep workers alive between epochs (only with workers).
+        collate_fn: custom collate function for the loaders.
+    """
+
+    def __init__(self, batch_size: int = 8, val_batch_size: int | None = None, num_workers: int = 0,
+                 pin_memory: bool | None = None, persistent_workers: bool = True,
+                 collate_fn: Callable[[list[Any]], Any] | None = None) -> None:
+        super().__init__()
+        if batch_size < 1 or (val_batch_size is not None and val_batch_size < 1) or num_workers < 0:
+            raise ConfigError([ConfigIssue("Data", "batch_size and val_batch_size must be ≥ 1 and num_workers ≥ 0; "
+                                           f"got {batch_size}, {val_batch_size}, {num_workers}")])
+        self.batch_size, self.val_batch_size = batch_size, val_batch_size or batch_size
+        self.num_workers, self.persistent_workers = num_workers, persistent_workers
+        self.pin_memory = torch.cuda.is_available() if pin_memory is None else pin_memory
+        self.collate_fn = collate_fn
+        self.degradation: Degradation | None = None
+        self.train_set: Split | None = None
+        self.val_set: Split | None = None
+        self.test_set: Split | None = None
+        self._built = False
+
+    def build(self) -> None:
+        """Create the data sets; the default keeps those given to the constructor."""
+
+    @override
+    def setup(self, stage: str | None = None) -> None:
+        if not self._built:
+            self.build()
+            self._built = True
+
+    def _loader(self, dataset: Split | None, split: str, train: bool) -> DataLoader[Any]:
+        if dataset is None:
+            self.setup()
+            dataset = getattr(self, f"{split}_set")
+        if dataset is None:
+            raise ValueError(f"{type(self).__name__} has no {split} split")
+        batch_size = self.batch_size if train else self.val_batch_size
+        n = len(dataset)  # type: ignore[arg-type]
+        if train and n < batch_size:
+            warnings.warn(f"the training split has {n} samples, fewer than batch_size={batch_size}; "
+                          "batches will be smaller", UserWarning, stacklevel=3)
+        return DataLoader(dataset, batch_size=batch_size, shuffle=train, drop_last=train and n >= batch_size,
+                          num_workers=self.num_workers, pin_memory=self.pin_memory, collate_fn=self.collate_fn,
+                          persistent_workers=self.persistent_workers and self.num_workers > 0)
+
+    @override
+    def train_dataloader(self) -> DataLoader[Any]:
+        return self._loader(self.train_set, "train", train=True)
+
+    @override
+    def val_dataloader(self) -> DataLoader[Any]:
+        return self._loader(self.val_set, "val", train=False)
+
+    @override
+    def test_dataloader(self) -> DataLoader[Any]:
+        return self._loader(self.test_set or self.val_set, "test" if self.test_set else "val", train=False)
+
+    @override
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        if self.degradation is not None and isinstance(batch, dict) and "hr" in batch and "lr" not in batch:
+            params = batch.pop(DEGRADATION_KEY, None)
+            batch["lr"] = self.degradation(batch["hr"], params)
+        return batch
