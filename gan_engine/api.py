@@ -88,18 +88,18 @@ def fit(config: ConfigLike | None = None, datamodule: L.LightningDataModule | No
 
     Example:
         >>> import gan_engine as ge
-        >>> result = ge.fit("examples/configs/quickstart.yaml", overrides=["Training.max_steps=20"])  # doctest: +SKIP
+        >>> result = ge.fit("examples/configs/quickstart.yaml")  # doctest: +SKIP
         >>> result.metrics["val/psnr"]  # doctest: +SKIP
     """
     from gan_engine.training.module import GANModule
 
     cfg = load_config(config, overrides)
     check_environment(cfg)
+    L.seed_everything(cfg.Project.seed, workers=True, verbose=False)
+    data = datamodule if datamodule is not None else build_datamodule(cfg)
+    module = GANModule(cfg)
     run, start_from = Run.open(cfg, ckpt_path=ckpt_path, resume=resume)
     with run.session(start_from):
-        L.seed_everything(cfg.Project.seed, workers=True, verbose=False)
-        data = datamodule if datamodule is not None else build_datamodule(cfg)
-        module = GANModule(cfg)
         trainer = build_trainer(cfg, run, module)
         with _interrupts_raise(trainer):
             trainer.fit(module, datamodule=data, ckpt_path=start_from, weights_only=True)

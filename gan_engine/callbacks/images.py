@@ -77,9 +77,12 @@ def make_panel(columns: Sequence[Tensor], *, reference: int = -1, rgb_bands: Seq
     """Lay out image columns side by side, one row per sample, as one RGB image.
 
     Args:
-        columns: ``(N, C, H_k, W_k)`` tensors with the same ``N`` and ``C``; smaller ones
-            (a low-resolution input) are enlarged to the largest size by pixel repetition.
-        reference: index of the column whose percentiles stretch every column (the target).
+        columns: ``(N, C_k, H_k, W_k)`` tensors with the same ``N``. Smaller ones (a
+            low-resolution input) are enlarged to the largest size by pixel repetition.
+            Columns with the reference's band count show ``rgb_bands`` with the reference's
+            stretch; others (a mask, an input with other bands) their default bands, each
+            with its own stretch.
+        reference: index of the column whose percentiles stretch its peers (the target).
         rgb_bands: bands shown as red, green, blue; see :func:`choose_bands`.
         percentiles: see :func:`stretch`.
         max_rows: at most this many samples.
@@ -88,21 +91,20 @@ def make_panel(columns: Sequence[Tensor], *, reference: int = -1, rgb_bands: Seq
     Returns:
         ``(3, H', W')`` float tensor in [0, 1] (CHW, as TensorBoard expects).
     """
-    if not columns:
-        raise ShapeError("make_panel needs at least one column of images")
-    n, channels = columns[0].shape[:2]
-    rows = min(n, max_rows)
-    height = max(c.shape[-2] for c in columns)
-    width = max(c.shape[-1] for c in columns)
-    bands = choose_bands(channels, rgb_bands)
-    ref = columns[reference][:rows, bands]
+    if not columns or any(c.ndim != 4 or c.shape[0] != columns[0].shape[0] for c in columns):
+        raise ShapeError("make_panel needs (N, C, H, W) columns with the same N, got "
+                         f"{[tuple(c.shape) for c in columns]}")
+    rows = min(columns[0].shape[0], max_rows)
+    size = (max(c.shape[-2] for c in columns), max(c.shape[-1] for c in columns))
+    ref = columns[reference]
+    ref_bands = choose_bands(ref.shape[1], rgb_bands)
     tiles = []
     for col in columns:
-        if col.ndim != 4 or col.shape[1] != channels:
-            raise ShapeError(f"every panel column must be (N, {channels}, H, W), got {tuple(col.shape)}")
-        img = stretch(col[:rows, bands], ref, percentiles)
-        if img.shape[-2:] != (height, width):
-            img = F.interpolate(img, size=(height, width), mode="nearest")
+        peer = col.shape[1] == ref.shape[1]
+        bands = ref_bands if peer else choose_bands(col.shape[1])
+        img = stretch(col[:rows, bands], (ref if peer else col)[:rows, bands], percentiles)
+        if img.shape[-2:] != size:
+            img = F.interpolate(img, size=size, mode="nearest")
         tiles.append(img.expand(-1, 3, -1, -1) if len(bands) == 1 else img)
     grid = torch.stack(tiles, dim=1).flatten(0, 1).cpu()  # sample-major: row i holds sample i
     from torchvision.utils import make_grid

@@ -52,7 +52,8 @@ class _Module:
     """The parts of a GANModule the panels use: a task with panels and the denormalisers."""
 
     def __init__(self, columns: list[torch.Tensor]) -> None:
-        self.task = SimpleNamespace(output_branch="hr", panels=lambda fake, batch: {f"c{i}": c for i, c in enumerate(columns)})
+        named = {f"c{i}": c for i, c in enumerate(columns)}
+        self.task = SimpleNamespace(output_branch="hr", panels=lambda fake, batch: named)
         self.denormalized = 0
 
     def denormalize(self, x: torch.Tensor, branch: str) -> torch.Tensor:
@@ -90,3 +91,14 @@ def test_the_callback_sends_panels_to_a_logger_that_keeps_images(tmp_path: Path)
     cb.on_validation_batch_end(trainer, _Module([torch.rand(2, 3, 8, 8)]), OUTPUTS, None, 0)  # type: ignore[arg-type]
     assert seen == [("images/val", (3, 2 * 8 + 3 * 2, 8 + 2 * 2), 3)]
     assert not (tmp_path / "images").exists()
+
+
+def test_columns_with_other_band_counts_get_their_own_bands_and_stretch() -> None:
+    # image-to-image: a 4-band input, 3-band output and target; inpainting: a 1-band mask
+    inp, out, target = torch.rand(2, 4, 8, 8), torch.rand(2, 3, 8, 8), torch.rand(2, 3, 8, 8)
+    mask = (torch.rand(2, 1, 8, 8) > 0.5).float()
+    panel = make_panel([inp, mask, out, target], padding=0)
+    assert panel.shape == (3, 16, 32)
+    assert torch.equal(panel[0, :8, 8:16], panel[1, :8, 8:16])  # the mask is grey
+    with pytest.raises(ge.ShapeError, match="same N"):
+        make_panel([torch.rand(2, 3, 8, 8), torch.rand(3, 3, 8, 8)])
