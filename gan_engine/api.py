@@ -32,7 +32,7 @@ from gan_engine.checkpoint import read_checkpoint
 from gan_engine.config import Config, load_config
 from gan_engine.errors import ConfigError, ConfigIssue, ShapeError
 from gan_engine.registry import datamodules
-from gan_engine.runs import Run, RunDir
+from gan_engine.run import Run, RunDir
 
 if TYPE_CHECKING:
     from gan_engine.training.module import GANModule

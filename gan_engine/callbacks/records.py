@@ -75,7 +75,7 @@ class MetricsFile(L.Callback):
         record: dict[str, Any] = {"iteration": iteration_of(trainer), "epoch": trainer.current_epoch,
                                   "global_step": trainer.global_step, "time": round(time.time(), 3), **values}
         self.records.append(record)
-        from gan_engine.runs import write_json
+        from gan_engine.run import write_json
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
         write_json(self.path, self.records)

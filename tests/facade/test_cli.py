@@ -87,8 +87,9 @@ def test_flags_become_overrides() -> None:
     ns = argparse.Namespace(devices="0,1", accelerator="gpu", strategy="ddp", precision="bf16", max_steps=10,
                             limit_train_batches=0.5, fast_dev_run=True, overrides=["Data.bands=3"])
     assert train_overrides(ns) == [
-        "Data.bands=3", "Trainer.devices=[0,1]", "Trainer.accelerator=gpu", "Trainer.strategy=ddp", "Training.precision=bf16",
-        "Training.max_steps=10", "Trainer.limit_train_batches=0.5", "Trainer.fast_dev_run=true"]
+        "Data.bands=3", "Trainer.devices=[0,1]", "Trainer.accelerator=gpu", "Trainer.strategy=ddp",
+        "Training.precision=bf16", "Training.max_steps=10", "Trainer.limit_train_batches=0.5",
+        "Trainer.fast_dev_run=true"]
 
 
 def test_plugins_lists_every_kind_with_origins(capsys: pytest.CaptureFixture[str]) -> None:

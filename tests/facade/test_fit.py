@@ -92,7 +92,8 @@ class _Boom(L.Callback):
 
 
 def test_a_failure_is_recorded_and_raised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ge.api, "build_callbacks", _with(ge.api.build_callbacks, _Boom(1, RuntimeError("disk on fire"))))
+    boom = _Boom(1, RuntimeError("disk on fire"))
+    monkeypatch.setattr(ge.api, "build_callbacks", _with(ge.api.build_callbacks, boom))
     with pytest.raises(RuntimeError, match="disk on fire"):
         ge.fit(None, overrides=tiny_overrides(tmp_path))
     (run_dir,) = (tmp_path / "runs").iterdir()
@@ -146,9 +147,9 @@ def test_tensorboard_keeps_the_images_and_wandb_names_its_extra(tmp_path: Path) 
 
 
 def test_bad_input_is_refused_before_a_run_directory_exists(tmp_path: Path) -> None:
-    with pytest.raises(ge.ConfigError, match="Training.max_stepz"):
+    with pytest.raises(ge.ConfigError, match=r"Training.max_stepz"):
         ge.fit(None, overrides=[*tiny_overrides(tmp_path), "Training.max_stepz=3"])
-    with pytest.raises(ge.ConfigError, match="Logging.rgb_bands.*0..3"):
+    with pytest.raises(ge.ConfigError, match=r"Logging.rgb_bands.*0..3"):
         ge.fit(None, overrides=[*tiny_overrides(tmp_path), "Logging.rgb_bands=[0,1,9]"])
     with pytest.raises(ge.CheckpointError, match="no checkpoint at"):
         ge.fit(None, overrides=tiny_overrides(tmp_path), ckpt_path=tmp_path / "missing.ckpt")
@@ -163,7 +164,7 @@ def test_validate_evaluates_a_checkpoint_and_rejects_a_corrupt_one(tmp_path: Pat
     assert {"val/ssim", "val/psnr_bicubic", "val/ssim_bicubic"} <= set(metrics)
     broken = tmp_path / "broken.ckpt"
     broken.write_bytes(result.last_checkpoint.read_bytes()[:1000])
-    with pytest.raises(ge.CheckpointError, match="broken.ckpt"):
+    with pytest.raises(ge.CheckpointError, match=r"broken.ckpt"):
         ge.validate(ge.load_config(None, tiny_overrides(tmp_path)), broken)
 
 

@@ -32,5 +32,5 @@ def test_srresnet_image_skip_starts_at_bicubic() -> None:
     torch.nn.init.zeros_(g.tail.bias)
     x = torch.rand(2, 3, 8, 8)
     assert torch.allclose(g(x), F.interpolate(x, scale_factor=4, mode="bicubic", align_corners=False))
-    with pytest.raises(ValueError, match="image_skip .* needs out_channels == in_channels"):
+    with pytest.raises(ValueError, match=r"image_skip .* needs out_channels == in_channels"):
         ge.generators.build("srresnet", in_channels=3, out_channels=1, image_skip=True)

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 import gan_engine as ge
-from gan_engine.runs import Run, RunDir, RunLock, find_latest_run, new_run_dir
+from gan_engine.run import Run, RunDir, RunLock, find_latest_run, new_run_dir
 
 
 @pytest.fixture(autouse=True)
 def _any_file_is_a_checkpoint(monkeypatch: pytest.MonkeyPatch) -> None:
     """These tests are about directories; checkpoint contents are tested with real fits."""
-    monkeypatch.setattr("gan_engine.runs.run.read_checkpoint", lambda path: {})
+    monkeypatch.setattr("gan_engine.run.session.read_checkpoint", lambda path: {})
 
 
 def _cfg(tmp_path: Path, **project: object) -> ge.Config:
@@ -37,7 +37,7 @@ def test_a_taken_run_name_is_refused_with_advice(tmp_path: Path) -> None:
     run, _ = Run.open(cfg)
     with run.session(None):
         pass
-    with pytest.raises(ge.ConfigError, match="already holds a run.*resume"):
+    with pytest.raises(ge.ConfigError, match=r"already holds a run.*resume"):
         Run.open(cfg)
 
 
@@ -149,7 +149,7 @@ def test_a_checkpoint_inside_a_run_continues_that_run(tmp_path: Path) -> None:
 def test_missing_checkpoint_and_conflicting_arguments_are_clear_errors(tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.undo()
-    with pytest.raises(ge.CheckpointError, match="no checkpoint at .*nope.ckpt"):
+    with pytest.raises(ge.CheckpointError, match=r"no checkpoint at .*nope.ckpt"):
         Run.open(_cfg(tmp_path), ckpt_path=tmp_path / "nope.ckpt")
     with pytest.raises(ge.ConfigError, match="not both"):
         Run.open(_cfg(tmp_path), ckpt_path=tmp_path / "x.ckpt", resume=True)
