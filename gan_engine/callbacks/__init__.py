@@ -5,10 +5,17 @@ from gan_engine.registry import callbacks
 
 # name -> "module:attribute"; each module also registers its class at the definition site.
 _BUILTINS: dict[str, str] = {
+    "best_checkpoints": "gan_engine.callbacks.checkpoints:BestCheckpoints",
     "ema": "gan_engine.callbacks.ema:EMA",
     "fid_kid": "gan_engine.callbacks.fid:FIDKID",
     "gan_health": "gan_engine.callbacks.gan_health:GANHealthMonitor",
     "gradient_norm": "gan_engine.callbacks.gradient_norm:GradientNormMonitor",
+    "histograms": "gan_engine.callbacks.histograms:Histograms",
+    "image_panels": "gan_engine.callbacks.images:ImagePanels",
+    "metrics_file": "gan_engine.callbacks.records:MetricsFile",
+    "periodic_checkpoint": "gan_engine.callbacks.checkpoints:PeriodicCheckpoint",
+    "progress_bar": "gan_engine.callbacks.progress:GANProgressBar",
+    "training_log": "gan_engine.callbacks.records:TrainingLog",
 }
 
 for _name, _target in _BUILTINS.items():

@@ -21,6 +21,7 @@ __all__ = [
     "EMAConfig",
     "EarlyStoppingConfig",
     "GanHealthConfig",
+    "GeneratorOptimizerConfig",
     "GradientNormConfig",
     "LoggingConfig",
     "LossesConfig",
@@ -146,8 +147,8 @@ class StabilityConfig:
 
 @dataclass
 class TrainingConfig:
-    max_steps: int = _f(600, "Training iterations (batches that update the generator) before stopping.", ge=1)
-    pretrain_steps: int = _f(100, "Generator-only iterations before adversarial training starts.", ge=0)
+    max_steps: int = _f(1800, "Training iterations (batches that update the generator) before stopping.", ge=1)
+    pretrain_steps: int = _f(1500, "Generator-only iterations before adversarial training starts.", ge=0)
     d_update_interval: int = _f(1, "Update the discriminator every n adversarial iterations.", ge=1)
     g_update_interval: int = _f(1, "Update the generator every n adversarial iterations (critic-style training).", ge=1)
     precision: Literal["32", "16", "bf16"] = _f("32", "Numerical precision: 32, or 16 / bf16 mixed precision.")
@@ -179,8 +180,13 @@ class OptimizerConfig:
 
 
 @dataclass
+class GeneratorOptimizerConfig(OptimizerConfig):
+    lr: float = _f(1.0e-3, "Learning rate.", gt=0.0)
+
+
+@dataclass
 class OptimizersConfig:
-    generator: OptimizerConfig = _f(OptimizerConfig(), "Optimizer of the generator.")
+    generator: GeneratorOptimizerConfig = _f(GeneratorOptimizerConfig(), "Optimizer of the generator.")
     discriminator: OptimizerConfig = _f(OptimizerConfig(), "Optimizer of the discriminator.")
 
 
@@ -278,7 +284,7 @@ class Config:
                              registry="datamodules")
     Normalization: NormalizationSpec = _f(NormalizationSpec(name="identity"), "Normalisers of the data branches.",
                                           registry="normalizers")
-    Generator: ComponentSpec = _f(_spec("srresnet", n_channels=32, n_blocks=8), "The generator: a `generators` registry entry.",
+    Generator: ComponentSpec = _f(_spec("srresnet", n_channels=32, n_blocks=8, image_skip=True), "The generator: a `generators` registry entry.",
                                   registry="generators")
     Discriminator: ComponentSpec = _f(_spec("srgan", base_channels=32), "The discriminator: a `discriminators` registry entry.",
                                       registry="discriminators")

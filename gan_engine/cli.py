@@ -1,0 +1,272 @@
+"""The ``gan-engine`` command line: ``train``, ``validate``, ``plugins`` and ``config``.
+
+``python -m gan_engine.train`` and ``python -m gan_engine.validate`` are the first two verbs.
+Bad input (an invalid config, a missing file, an unknown flag, a corrupt checkpoint) ends
+with a one-paragraph message on stderr and exit status 2, never a traceback; a genuine
+crash during training keeps its traceback (exit status 1); Ctrl-C exits with 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import yaml
+
+from gan_engine.errors import GanEngineError
+
+__all__ = ["main", "train_main", "validate_main"]
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with the program's name in front of every error and a hint to ``--help``."""
+
+    def error(self, message: str) -> Any:  # argparse exits with status 2 itself
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}. Run '{self.prog} --help' for the options.\n")
+
+
+# -- train --------------------------------------------------------------------------------
+
+
+def _add_train_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", required=True, metavar="PATH", help="YAML configuration file")
+    p.add_argument("--resume", action="store_true",
+                   help="resume the latest run of this config (Project.name) under Project.output_dir")
+    p.add_argument("--checkpoint", metavar="PATH", help="resume exactly from this checkpoint")
+    p.add_argument("--devices", metavar="N|cpu", help="number of devices, a list such as 0,1, or 'cpu'")
+    p.add_argument("--accelerator", metavar="NAME", help="Lightning accelerator: gpu, cpu, mps, auto")
+    p.add_argument("--strategy", metavar="NAME", help="Lightning strategy: ddp, fsdp, deepspeed, ...")
+    p.add_argument("--precision", choices=("32", "16", "bf16"), help="numerical precision (Training.precision)")
+    p.add_argument("--max-steps", type=int, metavar="N", help="training iterations (Training.max_steps)")
+    p.add_argument("--limit-train-batches", type=float, metavar="F",
+                   help="fraction (≤ 1.0) or number of training batches per epoch")
+    p.add_argument("--fast-dev-run", action="store_true",
+                   help="one training and one validation batch, nothing saved: a quick check of a config")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. Training.max_steps=200")
+
+
+def train_overrides(args: argparse.Namespace) -> list[str]:
+    """The explicit ``KEY=VALUE`` overrides, then those the flags stand for (flags win)."""
+    for item in args.overrides:
+        if "=" not in item:
+            raise GanEngineError(f"expected KEY=VALUE overrides after the flags, got {item!r} "
+                                 "(e.g. Training.max_steps=200)")
+    out: list[str] = list(args.overrides)
+    if args.devices is not None:
+        if args.devices.strip().lower() == "cpu":
+            out += ["Trainer.accelerator=cpu", "Trainer.devices=1"]
+        else:
+            out.append(f"Trainer.devices={_devices(args.devices)}")
+    flags = {"Trainer.accelerator": args.accelerator, "Trainer.strategy": args.strategy,
+             "Training.precision": args.precision, "Training.max_steps": args.max_steps,
+             "Trainer.limit_train_batches": args.limit_train_batches}
+    out += [f"{key}={value}" for key, value in flags.items() if value is not None]
+    if args.fast_dev_run:
+        out.append("Trainer.fast_dev_run=true")
+    return out
+
+
+def _devices(text: str) -> str:
+    value = text.strip()
+    if value.isdigit() or value in ("auto", "-1"):
+        return value
+    parts = value.strip("[]").split(",")
+    if all(p.strip().isdigit() for p in parts):
+        return "[" + ",".join(p.strip() for p in parts) + "]"
+    raise GanEngineError(f"--devices expects a number, a list such as 0,1, 'auto' or 'cpu'; got {text!r}")
+
+
+def _train(args: argparse.Namespace) -> int:
+    import gan_engine as ge
+
+    result = ge.fit(args.config, overrides=train_overrides(args), ckpt_path=args.checkpoint, resume=args.resume)
+    print(f"run directory: {result.run_dir}")
+    for line in summary_lines(result.metrics):
+        print(line)
+    if result.best_checkpoint is not None:
+        print(f"best checkpoint: {result.best_checkpoint}")
+    return 0
+
+
+def summary_lines(metrics: dict[str, float]) -> list[str]:
+    """Human-readable lines for the validation metrics, each against its bicubic baseline when logged."""
+    lines = []
+    for name, unit in (("psnr", " dB"), ("ssim", "")):
+        value, base = metrics.get(f"val/{name}"), metrics.get(f"val/{name}_bicubic")
+        if value is None:
+            continue
+        line = f"val {name.upper()}: {value:.3f}{unit}"
+        if base is not None:
+            line += f" (bicubic {base:.3f}{unit}, {value - base:+.3f}{unit})"
+        lines.append(line)
+    if not lines:
+        lines = [f"{k}: {v:.4g}" for k, v in sorted(metrics.items()) if k.startswith("val")]
+    return lines
+
+
+# -- validate -----------------------------------------------------------------------------
+
+
+def _add_validate_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", required=True, metavar="PATH", help="YAML configuration file (its Data section)")
+    p.add_argument("--checkpoint", required=True, metavar="PATH", help="checkpoint to evaluate")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
+
+
+def _validate(args: argparse.Namespace) -> int:
+    import gan_engine as ge
+
+    config = ge.load_config(args.config, args.overrides)
+    metrics = ge.validate(config, args.checkpoint)
+    width = max((len(k) for k in metrics), default=0)
+    for key, value in sorted(metrics.items()):
+        print(f"{key:<{width}}  {value:.6g}")
+    for line in summary_lines(metrics):
+        print(line)
+    return 0
+
+
+# -- plugins ------------------------------------------------------------------------------
+
+
+def _add_plugins_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--kind", help="only this registry (generators, discriminators, losses, ...)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _plugins(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from gan_engine.registry import all_registries
+
+    registries = all_registries()
+    if args.kind is not None and args.kind not in registries:
+        raise GanEngineError(f"--kind must be one of {', '.join(registries)}; got {args.kind!r}")
+    kinds = [args.kind] if args.kind else list(registries)
+    infos = {kind: [registries[kind].describe(name) for name in registries[kind].names()] for kind in kinds}
+    if args.json:
+        print(json.dumps({k: [asdict(i) for i in v] for k, v in infos.items()}, indent=2))
+        return 0
+    for kind, items in infos.items():
+        print(f"{kind} ({len(items)})")
+        width = max((len(i.name) for i in items), default=0)
+        for info in items:
+            about = f"BROKEN: {info.error}" if info.error else info.summary
+            print(f"  {info.name:<{width}}  [{info.origin}]  {about}".rstrip())
+    return 0
+
+
+# -- config -------------------------------------------------------------------------------
+
+
+def _add_config_arguments(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="action", metavar="{check,schema,show}", parser_class=_Parser)
+    sub.required = True
+    check = sub.add_parser("check", help="validate a configuration file")
+    check.add_argument("path", metavar="PATH")
+    check.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
+    sub.add_parser("schema", help="print the JSON Schema of the configuration")
+    show = sub.add_parser("show", help="print the resolved configuration, defaults included")
+    show.add_argument("path", metavar="PATH")
+    show.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
+
+
+def _config(args: argparse.Namespace) -> int:
+    import gan_engine as ge
+
+    if args.action == "schema":
+        print(json.dumps(ge.config_schema(), indent=2))
+        return 0
+    cfg = ge.load_config(args.path, args.overrides)
+    if args.action == "show":
+        print(yaml.safe_dump(cfg.to_dict(), sort_keys=False), end="")
+        return 0
+    print(f"{args.path}: OK — task {cfg.Task.name}, data {cfg.Data.name}, generator {cfg.Generator.name}, "
+          f"discriminator {cfg.Discriminator.name}, {cfg.Training.max_steps} iterations")
+    return 0
+
+
+# -- entry points -------------------------------------------------------------------------
+
+_VERBS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
+    "train": ("train a GAN from a YAML config", _add_train_arguments, _train),
+    "validate": ("evaluate a checkpoint on the validation data", _add_validate_arguments, _validate),
+    "plugins": ("list every registered component by kind and origin", _add_plugins_arguments, _plugins),
+    "config": ("check, show or describe configurations", _add_config_arguments, _config),
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="gan-engine", description="Train GANs on PyTorch Lightning.")
+    sub = parser.add_subparsers(dest="verb", metavar="{train,validate,plugins,config}", parser_class=_Parser)
+    sub.required = True
+    for verb, (help_text, add_arguments, _) in _VERBS.items():
+        add_arguments(sub.add_parser(verb, help=help_text, description=help_text))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``gan-engine`` command line; returns the exit status.
+
+    Args:
+        argv: the arguments after the program name; default ``sys.argv[1:]``.
+    """
+    args = _parser().parse_args(argv)
+    return _run(f"gan-engine {args.verb}", _VERBS[args.verb][2], args)
+
+
+def _verb_main(verb: str, argv: Sequence[str] | None) -> int:
+    _, add_arguments, handler = _VERBS[verb]
+    parser = _Parser(prog=f"python -m gan_engine.{verb}", description=_VERBS[verb][0])
+    add_arguments(parser)
+    return _run(parser.prog, handler, parser.parse_args(argv))
+
+
+def train_main(argv: Sequence[str] | None = None) -> int:
+    """``python -m gan_engine.train``: the ``train`` verb on its own."""
+    return _verb_main("train", argv)
+
+
+def validate_main(argv: Sequence[str] | None = None) -> int:
+    """``python -m gan_engine.validate``: the ``validate`` verb on its own."""
+    return _verb_main("validate", argv)
+
+
+def _run(prog: str, handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    try:
+        return handler(args)
+    except KeyboardInterrupt as exc:
+        print(f"{prog}: {exc or 'interrupted'}; the run directory keeps a last.ckpt: continue with --resume",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        if not _is_bad_input(exc):
+            raise
+        print(f"{prog}: error: {_one_paragraph(exc)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+def _is_bad_input(exc: BaseException) -> bool:
+    """Errors caused by what the user gave (config, files, flags), as opposed to bugs or crashes."""
+    if isinstance(exc, (GanEngineError, FileNotFoundError, IsADirectoryError, PermissionError)):
+        return True
+    try:
+        from lightning.fabric.utilities.exceptions import MisconfigurationException
+    except ImportError:  # pragma: no cover - lightning is a dependency
+        return False
+    return isinstance(exc, MisconfigurationException)
+
+
+def _one_paragraph(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text if isinstance(exc, GanEngineError) else f"{type(exc).__name__}: {text}"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

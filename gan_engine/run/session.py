@@ -1,0 +1,212 @@
+"""An open run: its record (``run.json``), its text log and its lifecycle around the training."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import sys
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from gan_engine._version import __version__
+from gan_engine.checkpoint import read_checkpoint
+from gan_engine.config.schema import Config
+from gan_engine.errors import ConfigError
+from gan_engine.run.layout import RUN_DIR_ENV, RunDir, find_latest_run, is_rank_zero, new_run_dir, utc_now, write_json
+from gan_engine.run.lock import RunLock
+
+__all__ = ["STATUSES", "Run", "RunRecord", "log_to_file"]
+
+STATUSES = ("pending", "running", "completed", "failed", "interrupted")
+logger = logging.getLogger("gan_engine")
+
+
+class RunRecord:
+    """The run's ``run.json``: its status, times, final metrics and error, rewritten atomically.
+
+    A resumed run keeps its record and appends one entry to ``sessions`` per start.
+    """
+
+    def __init__(self, run: RunDir, cfg: Config, write: bool = True) -> None:
+        self.run, self.write = run, write and is_rank_zero()
+        self.data: dict[str, Any] = run.read_record() or {
+            "name": run.name,
+            "project": cfg.Project.name,
+            "created": utc_now(),
+            "sessions": [],
+        }
+        self.data.update(status="pending", error=None, ended=None)
+        self.data["versions"] = _versions()
+        self.save()
+
+    def save(self) -> None:
+        if self.write:
+            write_json(self.run.record, self.data)
+
+    def start(self, resumed_from: Path | None) -> None:
+        """Mark the run as running; record who runs it and from which checkpoint."""
+        now = utc_now()
+        self.data.update(status="running", started=now, pid=os.getpid(), host=socket.gethostname())
+        self.data["sessions"].append({"started": now, "resumed_from": str(resumed_from) if resumed_from else None,
+                                      "command": " ".join(sys.argv)})
+        self.save()
+
+    def finish(self, status: str, *, metrics: dict[str, float] | None = None, error: BaseException | None = None,
+               **fields: Any) -> None:
+        """Mark the end of this session with ``status`` and the final metrics or the error."""
+        if status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
+        now = utc_now()
+        self.data.update(status=status, ended=now, **fields)
+        if metrics is not None:
+            self.data["metrics"] = metrics
+        if error is not None:
+            self.data["error"] = {"type": type(error).__name__, "message": str(error)}
+        if self.data["sessions"]:
+            self.data["sessions"][-1].update(ended=now, status=status)
+        self.save()
+
+
+def _versions() -> dict[str, str]:
+    import lightning
+    import torch
+
+    return {"gan_engine": __version__, "torch": torch.__version__, "lightning": lightning.__version__,
+            "python": sys.version.split()[0]}
+
+
+class _WarningsToLog:
+    """Also write every warning shown while active to the ``gan_engine`` logger."""
+
+    def __init__(self) -> None:
+        self.original = warnings.showwarning
+
+    def __call__(self, message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                 file: Any = None, line: str | None = None) -> None:
+        logger.warning("%s: %s (%s:%d)", category.__name__, message, filename, lineno)
+        self.original(message, category, filename, lineno, file, line)
+
+
+@contextlib.contextmanager
+def log_to_file(path: Path) -> Iterator[None]:
+    """Copy the ``gan_engine`` and ``lightning`` log records, and warnings, to ``path`` while active."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    targets = [logging.getLogger("gan_engine"), logging.getLogger("lightning.pytorch")]
+    levels = [t.level for t in targets]
+    for target in targets:
+        target.addHandler(handler)
+        if target.getEffectiveLevel() > logging.INFO:
+            target.setLevel(logging.INFO)
+    hook = _WarningsToLog()
+    warnings.showwarning = hook
+    try:
+        yield
+    finally:
+        if warnings.showwarning is hook:
+            warnings.showwarning = hook.original
+        for target, level in zip(targets, levels):
+            target.removeHandler(handler)
+            target.setLevel(level)
+        handler.close()
+
+
+class Run:
+    """An open run: its directory, its record and (on the first process of a job) its lock.
+
+    Use :meth:`open` to choose or create the directory, then :meth:`session` around the
+    training, which keeps ``run.json`` and ``logs/training.log`` up to date and releases
+    the lock at the end.
+    """
+
+    def __init__(self, run_dir: RunDir, record: RunRecord, lock: RunLock | None) -> None:
+        self.dir, self.record, self.lock = run_dir, record, lock
+
+    @classmethod
+    def open(cls, cfg: Config, *, ckpt_path: str | os.PathLike[str] | None = None,
+             resume: bool = False) -> tuple[Run, Path | None]:
+        """Choose the run directory for ``cfg`` and lock it; return it and the checkpoint to start from.
+
+        Raises:
+            ConfigError: for ``ckpt_path`` together with ``resume``, or a taken ``Project.run_name``.
+            CheckpointError: when ``ckpt_path`` is not a file.
+            RunLockedError: when a live process holds the directory.
+        """
+        if ckpt_path is not None and resume:
+            raise ConfigError("give either a checkpoint to resume from (ckpt_path / --checkpoint) or resume=True "
+                              "(--resume: the latest run of this config), not both")
+        start = Path(ckpt_path) if ckpt_path is not None else None
+        if start is not None:
+            read_checkpoint(start)  # a missing or truncated file fails here, before anything is written
+        shared = os.environ.get(RUN_DIR_ENV)
+        if shared and not is_rank_zero():  # a process started by a distributed launcher
+            run_dir = RunDir(Path(shared))
+            return cls(run_dir, RunRecord(run_dir, cfg, write=False), None), start
+        run_dir, start = _choose_dir(cfg, start, resume)
+        run_dir = RunDir(run_dir.path.resolve())
+        if resume and start is not None:
+            read_checkpoint(start)
+        run_dir.path.mkdir(parents=True, exist_ok=True)
+        lock = RunLock(run_dir.lock)
+        lock.acquire()
+        try:
+            run_dir.create(cfg)
+            record = RunRecord(run_dir, cfg)
+        except BaseException:
+            lock.release()
+            raise
+        return cls(run_dir, record, lock), start
+
+    @contextlib.contextmanager
+    def session(self, start_from: Path | None) -> Iterator[Run]:
+        """Mark the run running; on exit mark it completed, failed or interrupted and unlock it."""
+        previous = os.environ.get(RUN_DIR_ENV)
+        os.environ[RUN_DIR_ENV] = str(self.dir.path.resolve())
+        self.record.start(start_from)
+        try:
+            with log_to_file(self.dir.logs / "training.log"):
+                logger.info("run directory %s%s", self.dir.path, f", resuming from {start_from}" if start_from else "")
+                try:
+                    yield self
+                except KeyboardInterrupt as exc:
+                    logger.warning("interrupted: %s", exc or "KeyboardInterrupt")
+                    self.record.finish("interrupted", interruption=str(exc) or "KeyboardInterrupt")
+                    raise
+                except BaseException as exc:
+                    logger.exception("run failed")
+                    self.record.finish("failed", error=exc)
+                    raise
+                self.record.finish("completed")
+                logger.info("run completed")
+        finally:
+            if previous is None:
+                os.environ.pop(RUN_DIR_ENV, None)
+            else:
+                os.environ[RUN_DIR_ENV] = previous
+            if self.lock is not None:
+                self.lock.release()
+
+    def record_result(self, metrics: dict[str, float], best: Path | None, last: Path | None, iteration: int) -> None:
+        """Store the final metrics and checkpoints (the status is set when the session ends)."""
+        self.record.data.update(metrics=metrics, iteration=iteration, best_checkpoint=str(best) if best else None,
+                                last_checkpoint=str(last) if last else None)
+
+
+def _choose_dir(cfg: Config, start: Path | None, resume: bool) -> tuple[RunDir, Path | None]:
+    if start is not None:
+        parent = start.resolve().parent
+        if parent.name == "checkpoints" and (parent.parent / "run.json").is_file():
+            return RunDir(parent.parent), start  # continue the run the checkpoint belongs to
+        return new_run_dir(cfg), start
+    if resume:
+        latest = find_latest_run(cfg)
+        if latest is not None:
+            return latest, latest.last_checkpoint
+        warnings.warn(f"resume: no run of {cfg.Project.name!r} with a last.ckpt under {cfg.Project.output_dir}; "
+                      "starting a new run", RuntimeWarning, stacklevel=4)
+    return new_run_dir(cfg), None
