@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from gan_engine.errors import ShapeError
 
-__all__ = ["Generator"]
+__all__ = ["Generator", "TrunkGenerator"]
 
 
 class Generator(nn.Module):
@@ -55,3 +55,22 @@ class Generator(nn.Module):
         if x.ndim != 4 or x.shape[1] != self.in_channels or x.shape[-2] % m or x.shape[-1] % m:
             size = "H, W" if m == 1 else f"H, W multiples of {m}"
             raise ShapeError(f"{type(self).__name__} expects (N, {self.in_channels}, {size}), got {tuple(x.shape)}")
+
+
+class TrunkGenerator(Generator):
+    """The residual-trunk layout shared by SRResNet, RRDB, RCAN and LKA generators.
+
+    ``head`` maps the input to features, ``body`` refines them (with a long skip around it),
+    ``upsample`` enlarges them by ``scale`` and ``tail`` maps them to the output bands.
+    """
+
+    head: nn.Module
+    body: nn.Module
+    upsample: nn.Module
+    tail: nn.Module
+
+    def forward(self, x: Tensor) -> Tensor:
+        self.check_input(x)
+        feat = self.head(x)
+        out: Tensor = self.tail(self.upsample(feat + self.body(feat)))
+        return out

@@ -6,7 +6,7 @@ import math
 
 from torch import Tensor, nn
 
-from gan_engine.generators.base import Generator
+from gan_engine.generators.base import TrunkGenerator
 from gan_engine.generators.srresnet import upsampler_receptive_field
 from gan_engine.nn import LayerNorm2d, PixelShuffleUpsampler
 from gan_engine.registry import generators
@@ -58,7 +58,7 @@ class _LKABlock(nn.Module):
 
 
 @generators.register("lka")
-class LKANet(Generator):
+class LKANet(TrunkGenerator):
     """SR generator built from large-kernel-attention blocks, for any band count.
 
     A 3×3 head, ``n_blocks`` blocks (layer norm → 1×1 → GELU → large-kernel attention → 1×1,
@@ -96,9 +96,3 @@ class LKANet(Generator):
         self.tail = nn.Conv2d(n_channels, self.out_channels, 3, padding=1)
         # each block: 5x5 + dilated 7x7 (22 pixels) and a 3x3 depthwise convolution.
         self.receptive_field = math.ceil(1 + 2 + 24 * n_blocks + 2 + upsampler_receptive_field(scale) + 2 / scale)
-
-    def forward(self, x: Tensor) -> Tensor:
-        self.check_input(x)
-        feat = self.head(x)
-        out: Tensor = self.tail(self.upsample(feat + self.body(feat)))
-        return out

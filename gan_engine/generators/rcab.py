@@ -6,7 +6,7 @@ import math
 
 from torch import Tensor, nn
 
-from gan_engine.generators.base import Generator
+from gan_engine.generators.base import TrunkGenerator
 from gan_engine.generators.srresnet import upsampler_receptive_field
 from gan_engine.nn import ChannelAttention, PixelShuffleUpsampler
 from gan_engine.registry import generators
@@ -42,7 +42,7 @@ class _ResidualGroup(nn.Module):
 
 
 @generators.register("rcab")
-class RCAN(Generator):
+class RCAN(TrunkGenerator):
     """Residual channel-attention network for any band count.
 
     ``n_groups`` residual groups, each of ``n_blocks`` residual channel-attention blocks
@@ -83,9 +83,3 @@ class RCAN(Generator):
         self.tail = nn.Conv2d(n_channels, self.out_channels, 3, padding=1)
         convs = n_groups * (2 * n_blocks + 1)
         self.receptive_field = math.ceil(1 + 2 + 2 * convs + 2 + upsampler_receptive_field(scale) + 2 / scale)
-
-    def forward(self, x: Tensor) -> Tensor:
-        self.check_input(x)
-        feat = self.head(x)
-        out: Tensor = self.tail(self.upsample(feat + self.body(feat)))
-        return out

@@ -8,7 +8,7 @@ from functools import partial
 import torch
 from torch import Tensor, nn
 
-from gan_engine.generators.base import Generator
+from gan_engine.generators.base import TrunkGenerator
 from gan_engine.generators.srresnet import upsampler_receptive_field
 from gan_engine.nn import PixelShuffleUpsampler
 from gan_engine.registry import generators
@@ -57,7 +57,7 @@ def _scaled_kaiming_(module: nn.Module, factor: float) -> None:
 
 
 @generators.register("rrdb")
-class RRDBNet(Generator):
+class RRDBNet(TrunkGenerator):
     """ESRGAN generator: ``n_blocks`` residual-in-residual dense blocks, any band count.
 
     Each RRDB holds three dense blocks of five 3×3 convolutions; convolution ``i`` of a
@@ -101,9 +101,3 @@ class RRDBNet(Generator):
                                   nn.Conv2d(n_channels, self.out_channels, 3, padding=1))
         # head, 3 x 5 convs per RRDB, the trunk conv, the upsampler, two convs at output size.
         self.receptive_field = math.ceil(1 + 2 + 30 * n_blocks + 2 + upsampler_receptive_field(scale) + 4 / scale)
-
-    def forward(self, x: Tensor) -> Tensor:
-        self.check_input(x)
-        feat = self.head(x)
-        out: Tensor = self.tail(self.upsample(feat + self.body(feat)))
-        return out

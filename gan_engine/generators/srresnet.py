@@ -7,7 +7,7 @@ import math
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gan_engine.generators.base import Generator
+from gan_engine.generators.base import TrunkGenerator
 from gan_engine.nn import PixelShuffleUpsampler, upsampling_factors
 from gan_engine.registry import generators
 
@@ -38,7 +38,7 @@ class _ResidualBlock(nn.Module):
 
 
 @generators.register("srresnet")
-class SRResNet(Generator):
+class SRResNet(TrunkGenerator):
     """SRResNet super-resolution generator for any band count.
 
     A 9×9 head, ``n_blocks`` residual blocks (conv–PReLU–conv, optionally with batch norm),
@@ -86,9 +86,7 @@ class SRResNet(Generator):
         self.receptive_field = math.ceil(1 + 8 + 4 * n_blocks + 2 + upsampler_receptive_field(scale) + 8 / scale)
 
     def forward(self, x: Tensor) -> Tensor:
-        self.check_input(x)
-        feat = self.head(x)
-        out: Tensor = self.tail(self.upsample(feat + self.body(feat)))
+        out = super().forward(x)
         if self.image_skip:
             out = out + F.interpolate(x, scale_factor=self.scale, mode="bicubic", align_corners=False)
         return out
