@@ -131,8 +131,7 @@ def validate(config: ConfigLike | None, checkpoint: str | PathLike[str],
     data = datamodule if datamodule is not None else build_datamodule(cfg)
     module = GANModule(cfg)
     devices = {k: v for k, v in cfg.Trainer.items() if k in ("accelerator", "devices", "strategy", "num_nodes")}
-    trainer = L.Trainer(**module.trainer_defaults(), **devices, logger=False, enable_checkpointing=False,
-                        plugins=[AtomicCheckpointIO()])
+    trainer = L.Trainer(**module.trainer_defaults(), **devices, logger=False, enable_checkpointing=False)
     with warnings.catch_warnings():  # validation needs none of the training callbacks the checkpoint lists
         warnings.filterwarnings("ignore", message="Be aware that when using `ckpt_path`, callbacks")
         outputs = trainer.validate(module, datamodule=data, ckpt_path=str(checkpoint), verbose=False,

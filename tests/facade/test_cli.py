@@ -131,3 +131,10 @@ def test_config_schema_show_and_check(tmp_path: Path, capsys: pytest.CaptureFixt
     assert shown["Training"]["max_steps"] == 7 and shown["Generator"]["in_channels"] == 3  # derived values
     assert main(["config", "check", str(cfg)]) == 0
     assert "OK" in capsys.readouterr().out
+
+
+def test_importing_the_validate_script_module_keeps_ge_validate_callable() -> None:
+    code = ("import gan_engine as ge, gan_engine.validate, inspect; "
+            "assert callable(ge.validate); print('ok')")
+    done = _run("-c", code)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
