@@ -236,9 +236,12 @@ class GANModule(L.LightningModule):
             return
         self.log_dict({f"train/{k}": v for k, v in terms.items()}, on_step=True, on_epoch=False, sync_dist=True,
                       batch_size=batch_size)
-        lrs = {f"lr/{n}": float(self.optimizer_of(n).param_groups[0]["lr"]) for n in ("generator", "discriminator")}
-        lrs["train/nonfinite_skipped"] = float(self.nonfinite.check()["skipped"])
-        self.log_dict({k: torch.tensor(v) for k, v in lrs.items()}, on_step=True, on_epoch=False, batch_size=batch_size)
+        scalars = {"train/nonfinite_skipped": float(self.nonfinite.check()["skipped"])}
+        if self.cfg.Callbacks.lr_monitor:
+            scalars.update({f"lr/{n}": float(self.optimizer_of(n).param_groups[0]["lr"])
+                            for n in ("generator", "discriminator")})
+        self.log_dict({k: torch.tensor(v) for k, v in scalars.items()}, on_step=True, on_epoch=False,
+                      batch_size=batch_size)
 
     def on_before_optimizer_step(self, optimizer: Optimizer) -> None:
         """Clip the stepping network's gradients (already unscaled under fp16 mixed precision)."""

@@ -255,3 +255,10 @@ def test_a_trainer_max_steps_is_reported_as_counting_optimizer_steps() -> None:
     with pytest.warns(UserWarning, match=r"Trainer\(max_steps=50\) counts optimizer steps"):
         fit(module, max_steps=50)
     assert module.iteration == 2
+
+
+def test_learning_rates_are_logged_only_with_the_lr_monitor() -> None:
+    module = tiny_module({"Training.max_steps": 2, "Training.pretrain_steps": 1, "Callbacks.lr_monitor": False})
+    logger = MemoryLogger()
+    fit(module, logger=logger, log_every_n_steps=1)
+    assert logger.rows and all("lr/generator" not in row and "train/adv_weight" in row for _, row in logger.rows)
