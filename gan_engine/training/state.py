@@ -39,7 +39,7 @@ def restore_engine_state(module: GANModule, checkpoint: Mapping[str, Any]) -> No
     if not isinstance(state, Mapping):
         raise CheckpointError("this checkpoint was not written by a gan_engine GANModule (it has no 'gan_engine' "
                               "entry); train with gan_engine, or load plain weights with "
-                              "module.load_state_dict(torch.load(path)['state_dict'])")
+                              "module.load_state_dict(torch.load(path, weights_only=True)['state_dict'])")
     module.iteration = int(state["iteration"])
     module._pending = [MicroBatch(dict(b)) for b in state.get("pending", [])]
     module.nonfinite.load_state_dict(state.get("nonfinite", {}))
