@@ -71,9 +71,10 @@ def test_accumulating_two_batches_of_four_updates_like_one_batch_of_eight() -> N
     assert n8 == n4 == 3  # iterations, not batches
     for ref, acc in ((g8, g4), (d8, d4)):
         for k in ref:
-            torch.testing.assert_close(acc[k], ref[k], rtol=1e-4, atol=1e-6)
-    g4_plain, _, _ = _train(4, 1)  # the comparison can fail: batches of 4 without accumulation differ
-    assert any(not torch.allclose(g4_plain[k], g8[k], rtol=1e-4, atol=1e-6) for k in g8)
+            # float32 sums in another order, through Adam's normalisation: differences of ~1e-6
+            torch.testing.assert_close(acc[k], ref[k], rtol=1e-3, atol=5e-5)
+    g4_plain, _, _ = _train(4, 1)  # the comparison can fail: batches of 4 without accumulation differ by ~5e-3
+    assert max((g4_plain[k] - g8[k]).abs().max().item() for k in g8) > 1e-3
 
 
 class _AllOutputs(Recorder):
