@@ -269,6 +269,15 @@ def _parameters(obj: Any) -> dict[str, inspect.Parameter]:
     return {n: p for n, p in sig.parameters.items() if p.kind is not inspect.Parameter.VAR_POSITIONAL}
 
 
+def accepts_keyword(obj: Any, key: str, unknown: bool = False) -> bool:
+    """Whether calling ``obj`` takes the keyword ``key`` (or any keyword); ``unknown`` without a signature."""
+    try:
+        params = inspect.signature(obj).parameters
+    except (TypeError, ValueError):
+        return unknown
+    return key in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
 def _signature_text(obj: Any) -> str:
     try:
         try:

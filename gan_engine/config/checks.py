@@ -14,7 +14,7 @@ from typing import Any
 
 from gan_engine.config.schema import ComponentSpec, Config
 from gan_engine.errors import ConfigIssue, GanEngineError, did_you_mean
-from gan_engine.registry import Registry, all_registries
+from gan_engine.registry import Registry, accepts_keyword, all_registries
 
 __all__ = ["check_config", "iter_components"]
 
@@ -80,18 +80,10 @@ def _lookup(reg: Registry[Any], spec: ComponentSpec, path: str, issues: list[Con
         return None
 
 
-def _accepts(obj: Any, name: str) -> bool:
-    try:
-        params = inspect.signature(obj).parameters
-    except (TypeError, ValueError):
-        return False
-    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-
-
 def _derive(spec: ComponentSpec, obj: Any, key: str, value: Any, path: str, source: str,
             issues: list[ConfigIssue]) -> None:
     """Fill ``spec.params[key]`` from another section, or report a disagreement with it."""
-    if not _accepts(obj, key):
+    if not accepts_keyword(obj, key):
         return
     if key not in spec.params:
         spec.params[key] = value
@@ -124,7 +116,7 @@ def _resolve_derived(cfg: Config, known: dict[str, Any], issues: list[ConfigIssu
     _derive(cfg.Generator, known["Generator"], "out_channels", g_out, "Generator", source, issues)
     _derive(cfg.Generator, known["Generator"], "scale", scale, "Generator", "Task.scale", issues)
     supported = getattr(known["Generator"], "scales", None)
-    if supported is not None and _accepts(known["Generator"], "scale") and scale not in supported:
+    if supported is not None and accepts_keyword(known["Generator"], "scale") and scale not in supported:
         issues.append(ConfigIssue("Generator.name", f"generator {cfg.Generator.name!r} supports scale "
                                   f"{' / '.join(map(str, supported))}, but Task.scale is {scale}; choose another "
                                   "generator or change Task.scale"))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import torch
 from torch import Tensor, nn
+
+from gan_engine.registry import accepts_keyword
 
 __all__ = ["BAND_COUNTS", "ContractViolation", "Factory", "accepts", "build", "fail", "grads_ok", "same_rng"]
 
@@ -29,12 +30,8 @@ def fail(component: Any, message: str) -> ContractViolation:
 
 
 def accepts(factory: Factory, key: str) -> bool:
-    """Whether ``factory`` takes the keyword ``key`` (or any keyword)."""
-    try:
-        params = inspect.signature(factory).parameters
-    except (TypeError, ValueError):
-        return True
-    return key in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    """Whether ``factory`` takes the keyword ``key`` (or any keyword; assumed when it has no signature)."""
+    return accepts_keyword(factory, key, unknown=True)
 
 
 def build(factory: Factory, **kwargs: Any) -> Any:
