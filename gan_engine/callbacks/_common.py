@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import lightning as L
 
-__all__ = ["iteration_of"]
+__all__ = ["is_due", "iteration_of"]
 
 
 def iteration_of(trainer: L.Trainer) -> int:
@@ -15,3 +15,8 @@ def iteration_of(trainer: L.Trainer) -> int:
     """
     module = trainer.lightning_module
     return int(getattr(module, "iteration", trainer.global_step))
+
+
+def is_due(iteration: int, every_n_steps: int) -> bool:
+    """Whether the just-completed ``iteration`` (1-based) falls on an ``every_n_steps`` cadence; 0 disables."""
+    return every_n_steps > 0 and iteration > 0 and iteration % every_n_steps == 0

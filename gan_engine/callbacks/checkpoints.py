@@ -25,7 +25,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch import Tensor
 from typing_extensions import override
 
-from gan_engine.callbacks._common import iteration_of
+from gan_engine.callbacks._common import is_due, iteration_of
 from gan_engine.registry import callbacks
 
 __all__ = ["AtomicCheckpointIO", "BestCheckpoints", "PeriodicCheckpoint"]
@@ -147,7 +147,7 @@ class PeriodicCheckpoint(L.Callback):
 
     def should_save(self, iteration: int) -> bool:
         """Whether the iteration just completed gets a snapshot."""
-        return self.every_n_steps > 0 and iteration > 0 and iteration % self.every_n_steps == 0
+        return is_due(iteration, self.every_n_steps)
 
     @override
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,

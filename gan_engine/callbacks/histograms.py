@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 from typing_extensions import override
 
-from gan_engine.callbacks._common import iteration_of
+from gan_engine.callbacks._common import is_due, iteration_of
 from gan_engine.registry import callbacks
 
 __all__ = ["Histograms"]
@@ -53,7 +53,7 @@ class Histograms(L.Callback):
 
     def is_logging_iteration(self, iteration: int) -> bool:
         """Whether ``iteration`` (the number of iterations completed) is a logging iteration."""
-        return iteration % self.every_n_steps == 0
+        return is_due(iteration, self.every_n_steps)
 
     @override
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -21,7 +21,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from torch import Tensor
 from typing_extensions import override
 
-from gan_engine.callbacks._common import iteration_of
+from gan_engine.callbacks._common import is_due, iteration_of
 from gan_engine.errors import ShapeError
 from gan_engine.registry import callbacks
 
@@ -144,7 +144,7 @@ class ImagePanels(L.Callback):
 
     def should_draw(self, iteration: int) -> bool:
         """Whether the training iteration ``iteration`` (1-based, just completed) gets a panel."""
-        return self.every_n_steps > 0 and iteration > 0 and iteration % self.every_n_steps == 0
+        return is_due(iteration, self.every_n_steps)
 
     @override
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,

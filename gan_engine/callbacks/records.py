@@ -20,7 +20,7 @@ import lightning as L
 import torch
 from typing_extensions import override
 
-from gan_engine.callbacks._common import iteration_of
+from gan_engine.callbacks._common import is_due, iteration_of
 from gan_engine.registry import callbacks
 
 __all__ = ["MetricsFile", "TrainingLog", "device_report", "scalar_metrics"]
@@ -130,7 +130,7 @@ class TrainingLog(L.Callback):
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
         iteration = iteration_of(trainer)
-        due = self.log_every_n_steps > 0 and iteration % self.log_every_n_steps == 0 and iteration != self._last
+        due = is_due(iteration, self.log_every_n_steps) and iteration != self._last
         if not due or not trainer.is_global_zero:
             return
         self._last = iteration
