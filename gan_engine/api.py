@@ -12,7 +12,7 @@ import importlib.util
 import signal
 import threading
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from os import PathLike
@@ -26,9 +26,10 @@ from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 from gan_engine.callbacks.checkpoints import AtomicCheckpointIO, BestCheckpoints, PeriodicCheckpoint
 from gan_engine.callbacks.histograms import Histograms
 from gan_engine.callbacks.images import ImagePanels, choose_bands
+from gan_engine.callbacks.interrupts import GracefulStop
 from gan_engine.callbacks.progress import GANProgressBar
 from gan_engine.callbacks.records import MetricsFile, TrainingLog, scalar_metrics
-from gan_engine.checkpoint import read_checkpoint
+from gan_engine.checkpoint import check_compatible, read_checkpoint
 from gan_engine.config import Config, load_config
 from gan_engine.errors import ConfigError, ConfigIssue, ShapeError
 from gan_engine.registry import datamodules
@@ -98,7 +99,7 @@ def fit(config: ConfigLike | None = None, datamodule: L.LightningDataModule | No
     L.seed_everything(cfg.Project.seed, workers=True, verbose=False)
     data = datamodule if datamodule is not None else build_datamodule(cfg)
     module = GANModule(cfg)
-    run, start_from = Run.open(cfg, ckpt_path=ckpt_path, resume=resume)
+    run, start_from = Run.open(cfg, ckpt_path=ckpt_path, resume=resume, verify=checkpoint_fits(cfg, module))
     with run.session(start_from):
         trainer = build_trainer(cfg, run, module)
         with _interrupts_raise(trainer):
@@ -121,15 +122,16 @@ def validate(config: ConfigLike | None, checkpoint: str | PathLike[str],
         Every validation metric, e.g. ``val/psnr``, ``val/ssim``, ``val/psnr_bicubic``.
 
     Raises:
-        CheckpointError: for a missing, truncated or incompatible checkpoint.
+        CheckpointError: for a missing, truncated or incompatible checkpoint (each differing key named).
     """
     from gan_engine.training.module import GANModule
 
     cfg = load_config(config)
-    read_checkpoint(checkpoint)  # fail early, with a clear message, on a bad file
+    read_checkpoint(checkpoint, mmap=True)  # fail early, with a clear message, on a bad file
     L.seed_everything(cfg.Project.seed, workers=True, verbose=False)
     data = datamodule if datamodule is not None else build_datamodule(cfg)
     module = GANModule(cfg)
+    checkpoint_fits(cfg, module, optimizers=False)(Path(checkpoint))
     devices = {k: v for k, v in cfg.Trainer.items() if k in ("accelerator", "devices", "strategy", "num_nodes")}
     trainer = L.Trainer(**module.trainer_defaults(), **devices, logger=False, enable_checkpointing=False)
     with warnings.catch_warnings():  # validation needs none of the training callbacks the checkpoint lists
@@ -165,9 +167,12 @@ def build_callbacks(cfg: Config, run: RunDir) -> list[Callback]:
     come from ``GANModule.configure_callbacks``.
     """
     c, log = cfg.Callbacks, cfg.Logging
+    best = BestCheckpoints(run.checkpoints, c.checkpoint.monitor, c.checkpoint.mode, c.checkpoint.save_top_k,
+                           c.checkpoint.every_n_minutes)
     out: list[Callback] = [
-        BestCheckpoints(run.checkpoints, c.checkpoint.monitor, c.checkpoint.mode, c.checkpoint.save_top_k),
+        best,
         PeriodicCheckpoint(run.checkpoints, c.periodic.every_n_steps),
+        GracefulStop(best),  # after the snapshot writers: Lightning keeps the order of Checkpoint callbacks
         MetricsFile(run.metrics),
         TrainingLog(log.log_every_n_steps),
         ImagePanels(run.images, log.log_images_every_n_steps, log.num_images, log.rgb_bands, log.stretch_percentiles,
@@ -232,6 +237,16 @@ def check_environment(cfg: Config) -> None:
             raise ConfigError([ConfigIssue("Logging.rgb_bands", str(exc))]) from None
 
 
+def checkpoint_fits(cfg: Config, module: L.LightningModule, *, optimizers: bool = True) -> Callable[[Path], None]:
+    """A check that a checkpoint can continue ``module`` built from ``cfg`` (see :func:`check_compatible`)."""
+    shapes = {k: v.shape for k, v in module.state_dict().items()}
+
+    def verify(path: Path) -> None:
+        check_compatible(cfg.to_dict(), read_checkpoint(path, mmap=True), path, optimizers=optimizers, shapes=shapes)
+
+    return verify
+
+
 def module_iteration(module: Any) -> int:
     """The training iterations a module has completed."""
     return int(getattr(module, "iteration", 0))
@@ -259,8 +274,10 @@ def _interrupts_raise(trainer: L.Trainer) -> Iterator[None]:
         yield
     except SystemExit as exc:
         if trainer.interrupted:
-            raise KeyboardInterrupt(f"training interrupted at iteration {module_iteration(trainer.lightning_module)}") \
-                from exc
+            cause = exc.__context__  # Lightning exits from inside its handler of our KeyboardInterrupt
+            message = str(cause) if isinstance(cause, KeyboardInterrupt) and str(cause) else \
+                f"training interrupted at iteration {module_iteration(trainer.lightning_module)}"
+            raise KeyboardInterrupt(message) from exc
         raise
     finally:
         if main_thread and handler is not None:

@@ -15,15 +15,17 @@ from __future__ import annotations
 import os
 import pathlib
 import pickle
+import warnings
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 
 from gan_engine.errors import CheckpointError
 
-__all__ = ["CHECKPOINT_FORMAT", "EMA_STATE_KIND", "ema_shadow", "read_checkpoint", "submodule_state"]
+__all__ = ["CHECKPOINT_FORMAT", "EMA_STATE_KIND", "IDENTITY_SECTIONS", "check_compatible", "ema_shadow",
+           "newest_checkpoint", "read_checkpoint", "submodule_state"]
 
 #: Layout version of ``checkpoint["gan_engine"]`` written by this version.
 CHECKPOINT_FORMAT = 1
@@ -33,8 +35,12 @@ EMA_STATE_KIND = "gan_engine.ema"
 _SAFE_GLOBALS: list[Any] = [pathlib.PosixPath, pathlib.WindowsPath, pathlib.PurePosixPath, pathlib.PureWindowsPath]
 
 
-def read_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict[str, Any]:
+def read_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu", *,
+                    mmap: bool = False) -> dict[str, Any]:
     """Load a gan_engine checkpoint file onto ``map_location`` (CPU by default, whatever it was saved from).
+
+    With ``mmap=True`` tensors are mapped, not read: opening a multi-gigabyte checkpoint to
+    look at its ``gan_engine`` entry (its iteration, its config) then costs almost nothing.
 
     Raises:
         CheckpointError: the file is missing, truncated or corrupt, holds objects other than
@@ -47,7 +53,7 @@ def read_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
                               "checkpoints in <run dir>/checkpoints/ (last.ckpt, best and periodic snapshots)")
     try:
         with torch.serialization.safe_globals(_SAFE_GLOBALS):
-            ckpt = torch.load(p, map_location=map_location, weights_only=True)
+            ckpt = torch.load(p, map_location=map_location, weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as exc:
         raise CheckpointError(f"{p} holds objects other than tensors and plain data, which gan_engine does not "
                               f"unpickle (weights_only=True): {exc}. Load it only if you trust its source, "
@@ -87,3 +93,108 @@ def ema_shadow(ckpt: Mapping[str, Any]) -> dict[str, torch.Tensor] | None:
         if isinstance(state, Mapping) and state.get("kind") == EMA_STATE_KIND and state.get("shadow"):
             return dict(state["shadow"])
     return None
+
+
+#: Config sections that define what a checkpoint holds; resuming demands they are unchanged.
+IDENTITY_SECTIONS = ("Task", "Generator", "Discriminator")
+_MAX_LISTED = 12
+
+
+def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(data, Mapping) and data:
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            out.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: data}
+
+
+def _differences(config: Mapping[str, Any], saved: Mapping[str, Any], sections: Sequence[str]) -> list[str]:
+    mine = {k: v for s in sections for k, v in _flatten(config.get(s), s).items()}
+    theirs = {k: v for s in sections for k, v in _flatten(saved.get(s), s).items()}
+    missing = "(not set)"
+    return [f"{k}: {mine.get(k, missing)!r} in the config, {theirs.get(k, missing)!r} in the checkpoint"
+            for k in sorted(mine.keys() | theirs.keys()) if mine.get(k, missing) != theirs.get(k, missing)]
+
+
+def _tensor_mismatches(expected: Mapping[str, torch.Size], ckpt_state: Mapping[str, Any]) -> list[str]:
+    got = {k: tuple(v.shape) for k, v in ckpt_state.items() if isinstance(v, torch.Tensor)}
+    want = {k: tuple(v) for k, v in expected.items()}
+    out = [f"{k}: shape {want[k]} in the model, {got[k]} in the checkpoint"
+           for k in sorted(want.keys() & got.keys()) if want[k] != got[k]]
+    out += [f"{k}: in the model, not in the checkpoint" for k in sorted(want.keys() - got.keys())]
+    out += [f"{k}: in the checkpoint, not in the model" for k in sorted(got.keys() - want.keys())]
+    return out
+
+
+def check_compatible(config: Mapping[str, Any], ckpt: Mapping[str, Any], path: str | os.PathLike[str], *,
+                     sections: Sequence[str] = IDENTITY_SECTIONS, optimizers: bool = True,
+                     shapes: Mapping[str, torch.Size] | None = None, prefix: str = "") -> None:
+    """Refuse a checkpoint that the model built from ``config`` cannot continue from.
+
+    The sections that define the networks (``Task``, ``Generator``, ``Discriminator``) must
+    be unchanged, as must the optimizer types (their states do not transfer); every other key
+    (``Training.max_steps``, learning rates, logging, ...) may change between sessions.
+    ``shapes`` (the model's ``state_dict`` shapes) catches the rest, e.g. a normaliser over a
+    different band count.
+
+    Args:
+        config: the resolved config as a plain dict (``cfg.to_dict()``).
+        ckpt: a checkpoint from :func:`read_checkpoint`.
+        path: the checkpoint's path, for the message.
+        sections: the config sections that must match.
+        optimizers: also compare ``Optimizers.*.name``.
+        shapes: expected tensor shapes by ``state_dict`` key; ``None`` skips that check.
+        prefix: compare only ``state_dict`` entries under this prefix (e.g. ``"generator."``).
+
+    Raises:
+        CheckpointError: one message listing every differing key.
+    """
+    saved = ckpt["gan_engine"]["config"]
+    problems = _differences(config, saved, sections)
+    if optimizers:
+        problems += [p for p in _differences(config, saved, ["Optimizers"]) if p.split(":")[0].endswith(".name")]
+    if shapes is not None and not problems:
+        state = {k: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
+        problems = _tensor_mismatches({k: v for k, v in shapes.items() if k.startswith(prefix)}, state)
+        if problems:
+            problems += [p for p in _differences(config, saved, [k for k in config if k not in sections])
+                         if p.split(".")[0] in ("Data", "Normalization", "Losses")][:_MAX_LISTED]
+    if problems:
+        more = f"\n  ... and {len(problems) - _MAX_LISTED} more" if len(problems) > _MAX_LISTED else ""
+        raise CheckpointError(f"{path} does not fit this configuration:\n  " + "\n  ".join(problems[:_MAX_LISTED])
+                              + more + "\nResume with the configuration the checkpoint was trained with (its run "
+                              "directory's config.yaml, or ckpt['gan_engine']['config']), or start a new run")
+
+
+def _rank(path: pathlib.Path, ckpt: Mapping[str, Any]) -> tuple[int, int, int]:
+    state = ckpt["gan_engine"]
+    # Same iteration: one holding pending micro-batches is further on; last.ckpt wins ties.
+    return int(state.get("iteration", 0)), len(state.get("pending") or ()), int(path.name == "last.ckpt")
+
+
+def newest_checkpoint(folder: str | os.PathLike[str], *, warn: bool = True) -> tuple[pathlib.Path, int] | None:
+    """The complete checkpoint of ``folder`` that is furthest on, and its iteration.
+
+    Every ``*.ckpt`` file (``last.ckpt``, periodic ``iter-*.ckpt``, ``best-*.ckpt``) is
+    opened memory-mapped and ranked by the iteration stored inside, not by file time, so a
+    run killed before its first ``last.ckpt`` resumes from its newest snapshot. A file that
+    cannot be read (truncated by a kill or a full disk) is skipped with a warning naming it.
+
+    Returns:
+        ``(path, iteration)``, or ``None`` when the folder holds no readable checkpoint.
+    """
+    best: tuple[tuple[int, int, int], pathlib.Path] | None = None
+    for path in sorted(pathlib.Path(folder).glob("*.ckpt")):
+        if path.name.startswith("."):
+            continue
+        try:
+            rank = _rank(path, read_checkpoint(path, mmap=True))
+        except CheckpointError as exc:
+            if warn:
+                warnings.warn(f"skipping the checkpoint {path}, which cannot be resumed from: {exc}", RuntimeWarning,
+                              stacklevel=2)
+            continue
+        if best is None or rank > best[0]:
+            best = (rank, path)
+    return (best[1], best[0][0]) if best is not None else None

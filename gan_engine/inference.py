@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from gan_engine.checkpoint import ema_shadow, read_checkpoint, submodule_state
+from gan_engine.checkpoint import check_compatible, ema_shadow, read_checkpoint, submodule_state
 from gan_engine.errors import CheckpointError, GanEngineError
 from gan_engine.normalizers.base import Normalizer
 from gan_engine.registry import generators, normalizers
@@ -33,7 +33,7 @@ def _build(registry: Any, spec: Any, what: str, path: str | os.PathLike[str]) ->
 
 
 def load_generator(checkpoint: str | os.PathLike[str], map_location: str | torch.device = "cpu", *,
-                   ema: bool = True) -> nn.Module:
+                   ema: bool = True, config: Any = None) -> nn.Module:
     """The trained generator of a checkpoint, in eval mode, with its EMA weights when the checkpoint has them.
 
     The network is rebuilt from the resolved config stored in the checkpoint, so nothing
@@ -44,11 +44,19 @@ def load_generator(checkpoint: str | os.PathLike[str], map_location: str | torch
         checkpoint: path of a ``.ckpt`` written by gan_engine training.
         map_location: device the weights are loaded onto (CPU by default, also for GPU checkpoints).
         ema: use the exponential moving average of the weights when present (default).
+        config: a configuration (path, mapping or :class:`~gan_engine.Config`) the generator must
+            match; its ``Task`` and ``Generator`` sections are compared with the checkpoint's first.
 
     Raises:
-        CheckpointError: missing, corrupt or foreign file, or weights that do not fit the stored config.
+        CheckpointError: missing, corrupt or foreign file, weights that do not fit the stored config,
+            or a ``config`` whose ``Task``/``Generator`` differ from the checkpoint's (each key named).
     """
     ckpt = read_checkpoint(checkpoint, map_location)
+    if config is not None:
+        from gan_engine.config import load_config
+
+        check_compatible(load_config(config).to_dict(), ckpt, checkpoint, sections=("Task", "Generator"),
+                         optimizers=False)
     generator: nn.Module = _build(generators, ckpt["gan_engine"]["config"].get("Generator"), "generator", checkpoint)
     state = submodule_state(ckpt, "generator")
     shadow = ema_shadow(ckpt) if ema else None

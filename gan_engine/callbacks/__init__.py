@@ -10,6 +10,7 @@ _BUILTINS: dict[str, str] = {
     "fid_kid": "gan_engine.callbacks.fid:FIDKID",
     "gan_health": "gan_engine.callbacks.gan_health:GANHealthMonitor",
     "gradient_norm": "gan_engine.callbacks.gradient_norm:GradientNormMonitor",
+    "graceful_stop": "gan_engine.callbacks.interrupts:GracefulStop",
     "histograms": "gan_engine.callbacks.histograms:Histograms",
     "image_panels": "gan_engine.callbacks.images:ImagePanels",
     "metrics_file": "gan_engine.callbacks.records:MetricsFile",

@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 from typing_extensions import override
 
-from gan_engine.callbacks._common import is_due, iteration_of
+from gan_engine.callbacks._common import completed_iteration, is_due, iteration_of
 from gan_engine.registry import callbacks
 
 __all__ = ["Histograms"]
@@ -66,8 +66,8 @@ class Histograms(L.Callback):
     @override
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
-        iteration = iteration_of(trainer)
-        if self.parameters and self.is_logging_iteration(iteration):
+        iteration = completed_iteration(outputs)  # once per iteration, also when accumulating
+        if self.parameters and iteration is not None and self.is_logging_iteration(iteration):
             for name, child in pl_module.named_children():
                 values = [p.detach() for p in child.parameters()]
                 if values:

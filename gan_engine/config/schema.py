@@ -229,6 +229,8 @@ class CheckpointConfig:
     monitor: str | None = _f("val/psnr", "Metric ranking the best checkpoints; null keeps only the last one.")
     mode: Literal["min", "max"] = _f("max", "Whether a lower or higher metric is better.")
     save_top_k: int = _f(1, "Best checkpoints kept.", ge=0)
+    every_n_minutes: float = _f(0.0, "Also refresh last.ckpt every n minutes of training, at an iteration boundary "
+                                "(for preemptible jobs); 0 disables.", ge=0.0)
 
 
 @dataclass

@@ -14,9 +14,10 @@ from typing import Any
 import yaml
 
 from gan_engine.config.schema import Config
-from gan_engine.errors import ConfigError, RunLockedError
+from gan_engine.errors import ConfigError, ConfigIssue, RunLockedError
 
-__all__ = ["RUN_DIR_ENV", "RunDir", "find_latest_run", "is_rank_zero", "new_run_dir", "utc_now", "write_json"]
+__all__ = ["RUN_DIR_ENV", "RunDir", "check_output_dir", "find_latest_run", "is_rank_zero", "new_run_dir", "utc_now",
+           "write_json"]
 
 #: Set by rank 0 for the processes a distributed launcher starts, so they share its directory.
 RUN_DIR_ENV = "GAN_ENGINE_RUN_DIR"
@@ -134,17 +135,37 @@ def new_run_dir(cfg: Config) -> RunDir:
 
 
 def find_latest_run(cfg: Config) -> RunDir | None:
-    """The most recently created run of ``Project.name`` under ``Project.output_dir`` that has a ``last.ckpt``."""
+    """The most recently created run of ``Project.name`` under ``Project.output_dir`` (``Project.run_name`` if set)."""
     root = Path(cfg.Project.output_dir)
     if cfg.Project.run_name:
         run = RunDir(root / cfg.Project.run_name)
-        return run if run.last_checkpoint.is_file() else None
+        return run if run.record.is_file() else None
     candidates: list[tuple[str, str, RunDir]] = []
     for child in root.iterdir() if root.is_dir() else ():
         run = RunDir(child)
         record = run.read_record()
-        if record.get("project") == cfg.Project.name and run.last_checkpoint.is_file():
+        if record.get("project") == cfg.Project.name:
             candidates.append((str(record.get("created", "")), child.name, run))
     return max(candidates, key=lambda item: item[:2])[2] if candidates else None
 
 
+def check_output_dir(cfg: Config) -> None:
+    """Make sure runs can be written under ``Project.output_dir`` (created when missing).
+
+    Raises:
+        ConfigError: naming ``Project.output_dir`` when it is a file or cannot be written.
+    """
+    root = Path(cfg.Project.output_dir)
+    if root.exists() and not root.is_dir():
+        problem = "is a file, not a folder"
+    else:
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=root)
+            os.close(fd)
+            os.unlink(probe)
+            return
+        except OSError as exc:
+            problem = f"cannot be written ({exc.strerror or exc})"
+    raise ConfigError([ConfigIssue("Project.output_dir", f"{root} {problem}; choose a folder this process can "
+                                   "write, e.g. Project.output_dir=runs")])

@@ -8,15 +8,24 @@ import os
 import socket
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from gan_engine._version import __version__
-from gan_engine.checkpoint import read_checkpoint
+from gan_engine.checkpoint import newest_checkpoint, read_checkpoint
 from gan_engine.config.schema import Config
 from gan_engine.errors import ConfigError
-from gan_engine.run.layout import RUN_DIR_ENV, RunDir, find_latest_run, is_rank_zero, new_run_dir, utc_now, write_json
+from gan_engine.run.layout import (
+    RUN_DIR_ENV,
+    RunDir,
+    check_output_dir,
+    find_latest_run,
+    is_rank_zero,
+    new_run_dir,
+    utc_now,
+    write_json,
+)
 from gan_engine.run.lock import RunLock
 
 __all__ = ["STATUSES", "Run", "RunRecord", "log_to_file"]
@@ -39,6 +48,7 @@ class RunRecord:
             "created": utc_now(),
             "sessions": [],
         }
+        _mark_killed_session(self.data)
         self.data.update(status="pending", error=None, ended=None)
         self.data["versions"] = _versions()
         self.save()
@@ -46,6 +56,12 @@ class RunRecord:
     def save(self) -> None:
         if self.write:
             write_json(self.run.record, self.data)
+
+    def _save_at_end(self) -> None:
+        try:
+            self.save()
+        except OSError as exc:  # a full disk must not hide the error that ended the run
+            logger.error("could not update %s: %s", self.run.record, exc)
 
     def start(self, resumed_from: Path | None) -> None:
         """Mark the run as running; record who runs it and from which checkpoint."""
@@ -68,7 +84,20 @@ class RunRecord:
             self.data["error"] = {"type": type(error).__name__, "message": str(error)}
         if self.data["sessions"]:
             self.data["sessions"][-1].update(ended=now, status=status)
-        self.save()
+        self._save_at_end()
+
+
+def _mark_killed_session(data: dict[str, Any]) -> None:
+    """Record that the previous session ended without a status (SIGKILL, OOM killer, power cut).
+
+    Only the holder of the run's lock reads an existing record, so a session still marked
+    running belongs to a process that is gone.
+    """
+    sessions = data.get("sessions") or []
+    if data.get("status") == "running" and sessions and sessions[-1].get("status") is None:
+        sessions[-1].update(status="killed", ended=None,
+                            note="the process ended without recording a status (killed, or the machine stopped)")
+        logger.warning("the previous session of %s ended without a status: it was killed", data.get("name"))
 
 
 def _versions() -> dict[str, str]:
@@ -128,13 +157,18 @@ class Run:
         self.dir, self.record, self.lock = run_dir, record, lock
 
     @classmethod
-    def open(cls, cfg: Config, *, ckpt_path: str | os.PathLike[str] | None = None,
-             resume: bool = False) -> tuple[Run, Path | None]:
+    def open(cls, cfg: Config, *, ckpt_path: str | os.PathLike[str] | None = None, resume: bool = False,
+             verify: Callable[[Path], None] | None = None) -> tuple[Run, Path | None]:
         """Choose the run directory for ``cfg`` and lock it; return it and the checkpoint to start from.
 
+        Nothing is written before the checkpoint to start from is chosen and ``verify`` (e.g. a
+        check that it fits the configuration) accepted it, so a refused resume leaves the run
+        directory as it was.
+
         Raises:
-            ConfigError: for ``ckpt_path`` together with ``resume``, or a taken ``Project.run_name``.
-            CheckpointError: when ``ckpt_path`` is not a file.
+            ConfigError: for ``ckpt_path`` together with ``resume``, a taken ``Project.run_name`` or
+                an output folder that cannot be written.
+            CheckpointError: when ``ckpt_path`` is not a readable checkpoint, or ``verify`` refuses it.
             RunLockedError: when a live process holds the directory.
         """
         if ckpt_path is not None and resume:
@@ -142,15 +176,16 @@ class Run:
                               "(--resume: the latest run of this config), not both")
         start = Path(ckpt_path) if ckpt_path is not None else None
         if start is not None:
-            read_checkpoint(start)  # a missing or truncated file fails here, before anything is written
+            read_checkpoint(start, mmap=True)  # a missing or truncated file fails here, before anything is written
         shared = os.environ.get(RUN_DIR_ENV)
         if shared and not is_rank_zero():  # a process started by a distributed launcher
             run_dir = RunDir(Path(shared))
             return cls(run_dir, RunRecord(run_dir, cfg, write=False), None), start
-        run_dir, start = _choose_dir(cfg, start, resume)
-        run_dir = RunDir(run_dir.path.resolve())
-        if resume and start is not None:
-            read_checkpoint(start)
+        existing, start = _resume_point(cfg, start, resume)
+        if start is not None and verify is not None:
+            verify(start)
+        check_output_dir(cfg)
+        run_dir = RunDir((existing or new_run_dir(cfg)).path.resolve())
         run_dir.path.mkdir(parents=True, exist_ok=True)
         lock = RunLock(run_dir.lock)
         lock.acquire()
@@ -197,16 +232,24 @@ class Run:
                                 last_checkpoint=str(last) if last else None)
 
 
-def _choose_dir(cfg: Config, start: Path | None, resume: bool) -> tuple[RunDir, Path | None]:
+def _resume_point(cfg: Config, start: Path | None, resume: bool) -> tuple[RunDir | None, Path | None]:
+    """The existing run to continue (``None``: a new one) and the checkpoint to start from; writes nothing."""
     if start is not None:
         parent = start.resolve().parent
         if parent.name == "checkpoints" and (parent.parent / "run.json").is_file():
             return RunDir(parent.parent), start  # continue the run the checkpoint belongs to
-        return new_run_dir(cfg), start
-    if resume:
-        latest = find_latest_run(cfg)
-        if latest is not None:
-            return latest, latest.last_checkpoint
-        warnings.warn(f"resume: no run of {cfg.Project.name!r} with a last.ckpt under {cfg.Project.output_dir}; "
-                      "starting a new run", RuntimeWarning, stacklevel=4)
-    return new_run_dir(cfg), None
+        return None, start
+    if not resume:
+        return None, None
+    latest = find_latest_run(cfg)
+    if latest is None:
+        warnings.warn(f"resume: no run of {cfg.Project.name!r} under {cfg.Project.output_dir}; starting a new run",
+                      RuntimeWarning, stacklevel=4)
+        return None, None
+    found = newest_checkpoint(latest.checkpoints)
+    if found is None:
+        warnings.warn(f"resume: {latest.path} holds no complete checkpoint (the run stopped before its first); "
+                      "it starts again from iteration 0, in the same directory", RuntimeWarning, stacklevel=4)
+        return latest, None
+    logger.info("resuming %s from %s (iteration %d)", latest.path, found[0].name, found[1])
+    return latest, found[0]

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from gan_engine.callbacks.checkpoints import AtomicCheckpointIO
+from gan_engine.errors import CheckpointError
 
 
 def test_a_checkpoint_round_trips(tmp_path: Path) -> None:
@@ -29,8 +30,9 @@ def test_a_failed_write_leaves_the_previous_checkpoint_intact(tmp_path: Path, mo
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(torch, "save", half_then_crash)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(CheckpointError, match=r"no space left on the device .* previous last\.ckpt is intact") as err:
         io.save_checkpoint({"iteration": 2}, path)
+    assert isinstance(err.value.__cause__, OSError)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]  # the temporary file is gone
     monkeypatch.setattr(torch, "save", real_save)

@@ -17,7 +17,7 @@ from gan_engine.run import Run, RunDir, RunLock, find_latest_run, new_run_dir
 @pytest.fixture(autouse=True)
 def _any_file_is_a_checkpoint(monkeypatch: pytest.MonkeyPatch) -> None:
     """These tests are about directories; checkpoint contents are tested with real fits."""
-    monkeypatch.setattr("gan_engine.run.session.read_checkpoint", lambda path: {})
+    monkeypatch.setattr("gan_engine.run.session.read_checkpoint", lambda path, **kwargs: {})
 
 
 def _cfg(tmp_path: Path, **project: object) -> ge.Config:
@@ -110,22 +110,22 @@ def test_a_locked_run_cannot_be_resumed_by_another_process(tmp_path: Path) -> No
         holder.wait()
 
 
-def test_resume_picks_the_latest_run_of_the_same_project_with_a_checkpoint(tmp_path: Path) -> None:
+def test_resume_picks_the_latest_run_of_the_same_project_even_without_a_checkpoint(tmp_path: Path) -> None:
     cfg = _cfg(tmp_path, name="alpha")
     other = _cfg(tmp_path, name="beta")
     runs = []
-    for c, created in ((cfg, "2024-01-01"), (cfg, "2024-03-01"), (other, "2024-06-01"), (cfg, "2024-09-01")):
+    for c, created in ((cfg, "2024-01-01"), (cfg, "2024-03-01"), (other, "2024-09-01"), (cfg, "2024-06-01")):
         run, _ = Run.open(c)
         run.record.data["created"] = created
         run.record.save()
         run.lock.release()  # type: ignore[union-attr]
         runs.append(run)
-    for run in runs[:3]:
-        run.dir.last_checkpoint.write_bytes(b"x")  # the newest alpha run has no checkpoint yet
+    runs[1].dir.last_checkpoint.write_bytes(b"x")  # an older alpha run has a (broken) checkpoint; the newest none
     latest = find_latest_run(cfg)
-    assert latest is not None and latest.path == runs[1].dir.path
-    resumed, start = Run.open(cfg, resume=True)
-    assert resumed.dir.path == runs[1].dir.path and start == runs[1].dir.last_checkpoint
+    assert latest is not None and latest.path == runs[3].dir.path  # beta's newer run is another project
+    with pytest.warns(RuntimeWarning, match="holds no complete checkpoint .* starts again from iteration 0"):
+        resumed, start = Run.open(cfg, resume=True)
+    assert resumed.dir.path == runs[3].dir.path and start is None  # the killed run restarts in place
     resumed.lock.release()  # type: ignore[union-attr]
 
 
