@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -100,27 +99,3 @@ def test_forcing_rasterio_without_it_says_how_to_install(tmp_path: Path, monkeyp
         read_info(path, ReadOptions(reader="rasterio"))
 
 
-class _FakeDataset:
-    """The slice of rasterio's dataset API the reader uses."""
-
-    count, height, width, dtypes, nodata = 7, 6, 5, ("uint16",), 0.0
-
-    def __enter__(self) -> _FakeDataset:
-        return self
-
-    def __exit__(self, *args: object) -> None:
-        return None
-
-    def read(self) -> np.ndarray:
-        return np.full((7, 6, 5), 3, dtype=np.uint16)
-
-
-def test_geotiff_goes_through_rasterio_when_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    fake = types.ModuleType("rasterio")
-    fake.open = lambda path: _FakeDataset()  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "rasterio", fake)
-    path = tmp_path / "s2.tif"
-    path.write_bytes(b"")
-    info = read_info(path)
-    assert (info.bands, info.height, info.width, info.nodata) == (7, 6, 5, 0.0)
-    assert read_image(path).shape == (7, 6, 5)
