@@ -28,7 +28,7 @@ def histogram_writer(trainer: L.Trainer) -> HistogramWriter | None:
         if hasattr(logger, "log_image"):  # Weights & Biases
             import wandb
 
-            return lambda tag, values, step: experiment.log({tag: wandb.Histogram(values.numpy())})
+            return lambda tag, values, step: experiment.log({tag: wandb.Histogram(values.numpy())})  # type: ignore[arg-type]
     return None
 
 

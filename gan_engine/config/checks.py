@@ -64,6 +64,7 @@ def check_config(cfg: Config) -> list[ConfigIssue]:
     issues.extend(_check_loss_kinds(cfg, known))
     issues.extend(_check_training(cfg))
     issues.extend(_check_trainer(cfg.Trainer))
+    issues.extend(_check_names(cfg))
     return issues
 
 
@@ -197,8 +198,27 @@ def _check_training(cfg: Config) -> list[ConfigIssue]:
     return issues
 
 
+def _check_names(cfg: Config) -> list[ConfigIssue]:
+    """Run and project names become one folder under ``Project.output_dir``: no separators, no ``..``."""
+    issues = []
+    for key, value in (("Project.name", cfg.Project.name), ("Project.run_name", cfg.Project.run_name)):
+        if value is None:
+            continue
+        bad = (not value.strip() or value in (".", "..") or any(c in value for c in "/\\") or ".." in value
+               or not value.isprintable() or value != value.strip())
+        if bad:
+            issues.append(ConfigIssue(key, f"is {value!r}; it names one folder under Project.output_dir, so it must "
+                                      "be a plain name without '/', '\\', '..', surrounding spaces or control "
+                                      "characters (e.g. 'sr-x4-sentinel2')"))
+    return issues
+
+
 def _check_trainer(trainer: dict[str, Any]) -> list[ConfigIssue]:
     issues = []
+    limit = trainer.get("limit_train_batches")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, float)) or limit <= 0):
+        issues.append(ConfigIssue("Trainer.limit_train_batches", f"is {limit!r}; it must be a fraction in (0, 1] "
+                                  "or a number of batches ≥ 1 (--limit-train-batches), else no iteration runs"))
     for key in trainer:
         if key in _TRAINER_OWNED:
             issues.append(ConfigIssue(f"Trainer.{key}", f"is set by gan_engine under manual optimisation; "

@@ -77,21 +77,74 @@ def load_config(
     return typing.cast(Config, cfg)
 
 
+#: Nodes a configuration may expand to once its YAML aliases are followed (a config has hundreds).
+MAX_YAML_NODES = 100_000
+
+
 def read_config_file(path: str | PathLike[str]) -> dict[str, Any]:
-    """Read a YAML (safe loader) or JSON file into a dict; errors name the file and line."""
+    """Read a YAML (safe loader) or JSON file into a dict; errors name the file and what to do.
+
+    Raises:
+        ConfigError: the path is missing or a folder, the file is empty, not UTF-8 text, not
+            valid YAML/JSON, not a mapping, or its aliases are recursive or expand past
+            :data:`MAX_YAML_NODES` nodes (an "alias bomb", refused before it is expanded).
+    """
     p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"{p} is a directory; expected a YAML configuration file (e.g. {p / 'config.yaml'})")
     if not p.is_file():
         raise ConfigError(f"configuration file not found: {p} (check the path, relative to {Path.cwd()})")
-    text = p.read_text(encoding="utf-8")
+    raw = p.read_bytes()
     try:
-        data = json.loads(text) if p.suffix.lower() == ".json" else yaml.safe_load(text)
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{p} is not UTF-8 text (byte {exc.start} is {raw[exc.start]:#04x}); save it as UTF-8",
+                          source=str(p)) from None
+    try:
+        data = json.loads(text) if p.suffix.lower() == ".json" else _load_yaml(text, p)
     except (yaml.YAMLError, json.JSONDecodeError) as exc:
         raise ConfigError(f"cannot parse {p}: {exc}", source=str(p)) from exc
     if data is None:
-        return {}
+        raise ConfigError(f"{p}: the file is empty; write `{{}}` in it for all defaults", source=str(p))
     if not isinstance(data, Mapping):
         raise ConfigError(f"the top level must be a mapping of sections, got {type(data).__name__}", source=str(p))
     return _plain(data)
+
+
+def _load_yaml(text: str, path: Path) -> Any:
+    """``yaml.safe_load`` that first checks the node graph: no alias cycle, a bounded expansion."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_expansion(node, path)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _check_expansion(root: yaml.Node, path: Path) -> None:
+    count, active = 0, set()
+
+    def visit(node: yaml.Node) -> None:
+        nonlocal count
+        count += 1
+        if count > MAX_YAML_NODES:
+            raise ConfigError(f"{path}: the YAML aliases expand to more than {MAX_YAML_NODES} values; a "
+                              "configuration never needs that many (is it an alias bomb?)", source=str(path))
+        if not isinstance(node, (yaml.SequenceNode, yaml.MappingNode)):
+            return
+        if id(node) in active:
+            raise ConfigError(f"{path}: a YAML alias refers to itself (line {node.start_mark.line + 1}); "
+                              "recursive aliases cannot describe a configuration", source=str(path))
+        active.add(id(node))
+        children = node.value if isinstance(node, yaml.SequenceNode) else [v for kv in node.value for v in kv]
+        for child in children:
+            visit(child)
+        active.discard(id(node))
+
+    visit(root)
 
 
 def apply_overrides(
