@@ -137,7 +137,7 @@ class StabilityConfig:
     gradient_clip_val: float = _f(0.0, "Clip the generator's (and, by default, discriminator's) gradients; 0 disables.", ge=0.0)
     gradient_clip_algorithm: Literal["norm", "value"] = _f("norm", "Clip the global norm or each value.")
     d_gradient_clip_val: float | None = _f(None, "Clip value for the discriminator; default: gradient_clip_val.", ge=0.0)
-    d_reg_every: int = _f(16, "Apply the R1 penalty every n iterations (lazy regularisation); 0 disables.", ge=0)
+    d_reg_every: int = _f(16, "Apply the R1 penalty every n discriminator steps (lazy regularisation); 0 disables.", ge=0)
     r1_gamma: float = _f(0.0, "Weight gamma of the R1 penalty on real samples; 0 disables it.", ge=0.0)
     gp_weight: float = _f(0.0, "Weight of the WGAN-GP gradient penalty; 0 disables it.", ge=0.0)
     nonfinite: Literal["skip", "raise"] = _f(

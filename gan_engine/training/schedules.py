@@ -86,19 +86,22 @@ def plan_iteration(iteration: int, *, pretrain_steps: int, d_update_interval: in
     """Decide the phases of iteration ``iteration``.
 
     Pretraining iterations update the generator only. Adversarial iteration ``a`` (0 at
-    the first) updates the discriminator when ``a % d_update_interval == 0``, applies the lazy
-    R1 step when ``r1_interval > 1`` and ``a % r1_interval == 0``, and updates the generator
-    when ``a % g_update_interval == 0``.
+    the first) updates the discriminator when ``a % d_update_interval == 0``, and updates the
+    generator when ``a % g_update_interval == 0``. The lazy R1 step (``r1_interval > 1``)
+    comes with every ``r1_interval``-th *discriminator* step: its gain ``r1_interval`` and the
+    Adam correction ``k / (k + 1)`` both count discriminator steps, so lazy R1 is as strong on
+    average as R1 in every discriminator loss, whatever ``d_update_interval``.
     """
     w = adversarial_weight(iteration, pretrain_steps, weight, ramp_steps, ramp_schedule)
     if iteration < pretrain_steps:
         return IterationPlan(iteration, True, False, False, True, w)
     a = iteration - pretrain_steps
+    d_step = a % d_update_interval == 0
     return IterationPlan(
         iteration=iteration,
         pretraining=False,
-        discriminator_step=a % d_update_interval == 0,
-        regularizer_step=r1_interval > 1 and a % r1_interval == 0,
+        discriminator_step=d_step,
+        regularizer_step=d_step and r1_interval > 1 and (a // d_update_interval) % r1_interval == 0,
         generator_step=a % g_update_interval == 0,
         adversarial_weight=w,
     )

@@ -136,3 +136,15 @@ def test_plateau_schedule_during_training_cuts_on_its_metric() -> None:
     g, _ = module.schedules()
     assert g.best is not None and g.multiplier == 0.5
     assert g.optimizer.param_groups[0]["lr"] == pytest.approx(5e-4)
+
+
+@pytest.mark.parametrize("d_interval", [1, 2])
+@pytest.mark.parametrize("k", [2, 4])
+def test_lazy_r1_is_as_strong_per_discriminator_step_as_r1_every_step(d_interval: int, k: int) -> None:
+    """Lazy R1 applies gain k on every k-th discriminator step: k · (steps / k) = one unit per D step."""
+    plans = [plan_iteration(i, pretrain_steps=0, d_update_interval=d_interval, g_update_interval=1, r1_interval=k,
+                            weight=1.0, ramp_steps=0, ramp_schedule="none") for i in range(240)]
+    d_steps = sum(p.discriminator_step for p in plans)
+    lazy_gain = k * sum(p.regularizer_step for p in plans)  # regulariser_phase multiplies R1 by d_reg_every = k
+    assert d_steps == 240 // d_interval and lazy_gain == d_steps  # R1 every D step: gain 1 on each of them
+    assert all(p.discriminator_step for p in plans if p.regularizer_step)  # lazy steps ride on D steps
