@@ -8,6 +8,7 @@ then call ``trainer.fit``. Each step is also usable on its own (``build_datamodu
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import signal
 import threading
@@ -34,6 +35,7 @@ from gan_engine.config import Config, load_config
 from gan_engine.errors import ConfigError, ConfigIssue, ShapeError
 from gan_engine.registry import datamodules
 from gan_engine.run import Run, RunDir
+from gan_engine.training.environment import check_trainer, ddp_strategy, die_with_parent
 
 if TYPE_CHECKING:
     from gan_engine.training.module import GANModule
@@ -94,6 +96,7 @@ def fit(config: ConfigLike | None = None, datamodule: L.LightningDataModule | No
     """
     from gan_engine.training.module import GANModule
 
+    die_with_parent()  # a process Lightning launched for another device ends with the first one
     cfg = load_config(config, overrides)
     check_environment(cfg)
     L.seed_everything(cfg.Project.seed, workers=True, verbose=False)
@@ -102,7 +105,7 @@ def fit(config: ConfigLike | None = None, datamodule: L.LightningDataModule | No
     run, start_from = Run.open(cfg, ckpt_path=ckpt_path, resume=resume, verify=checkpoint_fits(cfg, module))
     with run.session(start_from):
         trainer = build_trainer(cfg, run, module)
-        with _interrupts_raise(trainer):
+        with _interrupts_raise(trainer), _children_stop_on_failure(trainer):
             trainer.fit(module, datamodule=data, ckpt_path=start_from, weights_only=True)
         result = _result(run, trainer, module)
         run.record_result(result.metrics, result.best_checkpoint, result.last_checkpoint, module_iteration(module))
@@ -157,6 +160,8 @@ def build_trainer(cfg: Config, run: Run, module: GANModule) -> L.Trainer:
               "callbacks": build_callbacks(cfg, run.dir), "logger": build_loggers(cfg, run.dir),
               "plugins": [AtomicCheckpointIO()]}
     kwargs.update(cfg.Trainer)
+    if "strategy" in kwargs:
+        kwargs["strategy"] = ddp_strategy(kwargs["strategy"])
     return L.Trainer(**kwargs)
 
 
@@ -219,11 +224,14 @@ def build_loggers(cfg: Config, run: RunDir) -> list[Logger]:
 
 
 def check_environment(cfg: Config) -> None:
-    """Checks that need more than the config: optional packages and band indices.
+    """Checks that need more than the config: this machine's accelerators and cores, optional packages, bands.
 
     Raises:
         ConfigError: naming the setting and what to do.
     """
+    trainer_issues = check_trainer(cfg.Trainer)
+    if trainer_issues:
+        raise ConfigError(trainer_issues)
     _, packages, extra = LOGGERS[cfg.Logging.logger]
     if packages and not any(importlib.util.find_spec(p) for p in packages):
         raise ConfigError([ConfigIssue("Logging.logger", f"{cfg.Logging.logger!r} needs the {packages[0]} package, "
@@ -259,6 +267,27 @@ def _result(run: Run, trainer: L.Trainer, module: GANModule) -> FitResult:
     best = Path(best_path) if best_path and Path(best_path).is_file() else last
     return FitResult(run_dir=run.dir.path, best_checkpoint=best, last_checkpoint=last,
                      metrics=scalar_metrics(trainer.callback_metrics), module=module, trainer=trainer)
+
+
+@contextmanager
+def _children_stop_on_failure(trainer: L.Trainer) -> Iterator[None]:
+    """Stop the processes Lightning launched for the other devices when this one fails.
+
+    Lightning stops them after a Ctrl-C only; after an exception they would wait in a
+    collective until its timeout (half an hour for gloo), holding memory and the run's files.
+    """
+    try:
+        yield
+    except BaseException:
+        launcher = getattr(trainer.strategy, "launcher", None)
+        procs = getattr(launcher, "procs", None) or []
+        for proc in procs:
+            with contextlib.suppress(OSError):
+                proc.kill()
+        for proc in procs:
+            with contextlib.suppress(Exception):
+                proc.wait(timeout=30)
+        raise
 
 
 @contextmanager

@@ -43,6 +43,7 @@ import torch
 from lightning.pytorch.core.optimizer import LightningOptimizer
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.optim import Optimizer
 
 from gan_engine.checkpoint import CHECKPOINT_FORMAT
@@ -256,15 +257,14 @@ class GANModule(L.LightningModule):
         else:  # nothing to unscale; unlike Lightning's mixed-precision plugin this accepts fused optimizers
             clip_gradients_(optimizer, value, s.gradient_clip_algorithm)
 
-    def setup(self, stage: str) -> None:
-        # Each phase back-propagates through one network, so DDP must not wait for the other's
-        # gradients: plain strategy="ddp" gets find_unused_parameters=True unless set explicitly.
-        ddp_kwargs = getattr(self.trainer.strategy, "_ddp_kwargs", None)
-        if isinstance(ddp_kwargs, dict):
-            ddp_kwargs.setdefault("find_unused_parameters", True)
-
     def on_fit_start(self) -> None:
-        """Estimate missing normaliser statistics from the training data (a resumed run has loaded its own)."""
+        """Check the DDP wrapper, then estimate missing normaliser statistics (a resumed run has loaded its own)."""
+        wrapped = getattr(self.trainer.strategy, "model", None)
+        if isinstance(wrapped, DistributedDataParallel) and not wrapped.find_unused_parameters:
+            # Each phase back-propagates through one network: DDP would wait for the other's gradients.
+            raise GanEngineError("GANModule needs DDP with find_unused_parameters=True: pass lightning.Trainer("
+                                 "strategy=DDPStrategy(find_unused_parameters=True)) or strategy="
+                                 "'ddp_find_unused_parameters_true' (ge.fit does this for strategy: ddp)")
         fit_normalizers(self, self.normalizers, self.task, self.normalizer_fit_batches)
 
     def on_train_start(self) -> None:

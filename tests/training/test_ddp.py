@@ -19,9 +19,9 @@ def ranks(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, object]]:
     out = tmp_path_factory.mktemp("ddp")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
            "OMP_NUM_THREADS": "1", "GAN_ENGINE_DISABLE_PLUGIN_AUTOLOAD": "1"}
-    # plain "ddp": the module turns on find_unused_parameters itself (each phase uses one network)
-    done = subprocess.run([sys.executable, str(WORKER), str(out), "ddp"], env=env, cwd=out, capture_output=True,
-                          text=True, timeout=300)
+    # what ge.fit builds for strategy "ddp": DDP that does not wait for the network a phase leaves out
+    done = subprocess.run([sys.executable, str(WORKER), str(out), "ddp_find_unused_parameters_true"], env=env,
+                          cwd=out, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     return [torch.load(out / f"rank{r}.pt", weights_only=False) for r in (0, 1)]
 
