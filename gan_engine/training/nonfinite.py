@@ -12,8 +12,9 @@ cannot skip on the device (no fused kernel; fp16 mixed precision, whose gradient
 synchronises on every step anyway) the phase reads the flag on the host and does not call
 ``step`` at all.
 
-Policy ``raise`` reads each phase's flag on the host (one synchronisation per phase, the
-price of stopping at once) and raises at the first non-finite loss.
+Policy ``raise`` all-reduces each phase's per-term flags first and reads the result on the
+host (one synchronisation per phase, the price of stopping at once): every rank raises at the
+same phase of the same iteration, naming the same terms, whichever rank saw the bad value.
 """
 
 from __future__ import annotations
@@ -89,13 +90,18 @@ class NonFiniteGuard:
         first = next(iter(terms.values()))
         state = self._ensure(first.device, iteration)
         bad = torch.stack([~torch.isfinite(v.detach()).all() for v in terms.values()])
-        if self.policy == "raise" and bool(bad.any()):
-            names = [n for n, b in zip(terms, bad.tolist()) if b]
-            raise GanEngineError(
-                f"non-finite loss at iteration {iteration + 1}: {', '.join(names)} "
-                "(Training.Stability.nonfinite is 'raise'). Lower the learning rates, enable gradient clipping "
-                "(Training.Stability.gradient_clip_val), check the data for NaN or infinite values, or set "
-                "Training.Stability.nonfinite: skip to skip such updates.")
+        if self.policy == "raise":
+            # decided on the value every rank agrees on: a NaN on one rank stops them all at the
+            # same collective, with the same message, instead of leaving the others waiting
+            bad = _all_reduce_max(bad.to(torch.uint8)).bool()
+            if bool(bad.any()):
+                names = [n for n, b in zip(terms, bad.tolist()) if b]
+                raise GanEngineError(
+                    f"non-finite loss at iteration {iteration + 1}: {', '.join(names)} "
+                    "(Training.Stability.nonfinite is 'raise'). Lower the learning rates, enable gradient clipping "
+                    "(Training.Stability.gradient_clip_val), check the data for NaN or infinite values, or set "
+                    "Training.Stability.nonfinite: skip to skip such updates.")
+            return bad.any().float().reshape(1)
         state["current"] |= (bad[:, None] & self._mask(tuple(terms), bad.device)).any(dim=0)
         return _all_reduce_max(bad.any().float().reshape(1))
 

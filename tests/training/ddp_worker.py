@@ -1,7 +1,9 @@
 """Two-process CPU DDP training, launched by test_ddp.py (not collected by pytest).
 
-Usage: python ddp_worker.py OUT_DIR STRATEGY
-Each rank writes OUT_DIR/rank<R>.pt with its weights, EMA, counters and logged metrics.
+Usage: python ddp_worker.py OUT_DIR STRATEGY [nan]
+Each rank writes OUT_DIR/rank<R>.pt with its weights, EMA, counters and logged metrics. With
+``nan``, rank 1 alone gets a NaN target at iteration 3 under ``Stability.nonfinite: raise``; each
+rank writes the error it stopped with to OUT_DIR/rank<R>.err.
 """
 
 from __future__ import annotations
@@ -57,5 +59,28 @@ def main(out: Path, strategy: str) -> None:
                out / f"rank{tr.global_rank}.pt")
 
 
+class NaNOnRankOne(L.Callback):
+    """Poison the target of one batch on rank 1 only: the other rank's losses stay finite."""
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: dict[str, torch.Tensor],
+                             batch_idx: int) -> None:
+        if trainer.global_rank == 1 and pl_module.iteration == 2:  # type: ignore[attr-defined]
+            batch["hr"].fill_(float("nan"))
+
+
+def nan_on_one_rank(out: Path, strategy: str) -> None:
+    L.seed_everything(0, verbose=False)
+    module = tiny_module({"Training.max_steps": 6, "Training.pretrain_steps": 2, "Data.train_size": 16,
+                          "Training.Stability.nonfinite": "raise"})
+    tr = L.Trainer(accelerator="cpu", devices=2, strategy=strategy, max_epochs=-1, logger=False,
+                   enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                   num_sanity_val_steps=0, limit_val_batches=0, callbacks=[NaNOnRankOne()])
+    try:
+        tr.fit(module, datamodule(module))
+    except Exception as exc:
+        (out / f"rank{tr.global_rank}.err").write_text(f"{type(exc).__name__}: {exc}")
+        raise
+
+
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), sys.argv[2])
+    (nan_on_one_rank if sys.argv[3:] == ["nan"] else main)(Path(sys.argv[1]), sys.argv[2])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -14,11 +15,15 @@ WORKER = Path(__file__).with_name("ddp_worker.py")
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+            "OMP_NUM_THREADS": "1", "GAN_ENGINE_DISABLE_PLUGIN_AUTOLOAD": "1"}
+
+
 @pytest.fixture(scope="module")
 def ranks(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, object]]:
     out = tmp_path_factory.mktemp("ddp")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-           "OMP_NUM_THREADS": "1", "GAN_ENGINE_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    env = _env()
     # what ge.fit builds for strategy "ddp": DDP that does not wait for the network a phase leaves out
     done = subprocess.run([sys.executable, str(WORKER), str(out), "ddp_find_unused_parameters_true"], env=env,
                           cwd=out, capture_output=True, text=True, timeout=300)
@@ -62,3 +67,18 @@ def test_fid_and_kid_reduce_the_features_of_every_rank(ranks: list[dict[str, obj
     m0, m1 = ranks[0]["metrics"], ranks[1]["metrics"]
     for key in ("val/fid", "val/kid"):
         assert key in m0 and m0[key] == m1[key] and m0[key] == m0[key]  # type: ignore[index,operator]
+
+
+def test_a_nan_on_one_rank_stops_both_with_the_same_error_promptly(tmp_path: Path) -> None:
+    """Stability.nonfinite: raise decides on the reduced flags, so no rank is left waiting in a collective."""
+    start = time.monotonic()
+    done = subprocess.run([sys.executable, str(WORKER), str(tmp_path), "ddp_find_unused_parameters_true", "nan"],
+                          env=_env(), cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    elapsed = time.monotonic() - start
+    assert done.returncode != 0
+    errors = [(tmp_path / f"rank{r}.err").read_text() if (tmp_path / f"rank{r}.err").exists() else None
+              for r in (0, 1)]
+    assert errors[0] is not None and errors[1] is not None, (errors, done.stderr[-3000:])
+    assert errors[0] == errors[1], errors
+    assert errors[0].startswith("GanEngineError: non-finite loss at iteration 3: d_adversarial"), errors[0]
+    assert elapsed < 120, f"took {elapsed:.0f} s: a rank waited for the other"
