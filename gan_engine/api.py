@@ -101,6 +101,7 @@ def fit(config: ConfigLike | None = None, datamodule: L.LightningDataModule | No
     check_environment(cfg)
     L.seed_everything(cfg.Project.seed, workers=True, verbose=False)
     data = datamodule if datamodule is not None else build_datamodule(cfg)
+    _check_data(data)
     module = GANModule(cfg)
     run, start_from = Run.open(cfg, ckpt_path=ckpt_path, resume=resume, verify=checkpoint_fits(cfg, module))
     with run.session(start_from):
@@ -142,6 +143,14 @@ def validate(config: ConfigLike | None, checkpoint: str | PathLike[str],
         outputs = trainer.validate(module, datamodule=data, ckpt_path=str(checkpoint), verbose=False,
                                    weights_only=True)
     return scalar_metrics(outputs[0] if outputs else {})
+
+
+def _check_data(data: L.LightningDataModule) -> None:
+    """Read the data of a built-in module now (root, file headers, sizes), before a run directory exists."""
+    from gan_engine.data.base import GanDataModule
+
+    if isinstance(data, GanDataModule):
+        data.setup("fit")  # idempotent: Lightning's own call later reuses the data sets
 
 
 def build_datamodule(cfg: Config) -> L.LightningDataModule:

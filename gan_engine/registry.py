@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar, overload
 
 from gan_engine.errors import PluginError, RegistryError, closest, did_you_mean
+from gan_engine.params import parameter_problems
 
 __all__ = ["ComponentInfo", "Registry", "all_registries", "isolated_registries"]
 
@@ -223,7 +224,8 @@ class Registry(Generic[T]):
                 inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
             if required and pname not in params:
                 problems.append((pname, f"{self.kind} {name!r} requires the parameter {pname!r}"))
-        return problems
+        known = {k: v for k, v in params.items() if k in accepted}
+        return problems + parameter_problems(obj, known)
 
     def build(self, spec: str | Mapping[str, Any], /, **kwargs: Any) -> Any:
         """Construct a component from a name and keywords, or from ``{"name": ..., **kw}``."""
@@ -235,7 +237,7 @@ class Registry(Generic[T]):
         problems = self.check_params(spec, kwargs)
         if problems:
             raise RegistryError(f"cannot build {self.kind[:-1] if self.kind.endswith('s') else self.kind} "
-                                f"{spec!r}: " + "; ".join(msg for _, msg in problems))
+                                f"{spec!r}: " + "; ".join(f"{key}: {msg}" for key, msg in problems))
         return self.get(spec)(**kwargs)  # type: ignore[operator]
 
     def describe(self, name: str) -> ComponentInfo:

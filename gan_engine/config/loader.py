@@ -20,6 +20,7 @@ import yaml
 
 from gan_engine.config.schema import ComponentSpec, Config
 from gan_engine.errors import ConfigError, ConfigIssue, did_you_mean
+from gan_engine.params import Range
 
 __all__ = ["apply_overrides", "convert", "dump", "load_config", "read_config_file"]
 
@@ -298,17 +299,13 @@ def _convert_dataclass(tp: type, value: Any, path: str, issues: list[ConfigIssue
     return tp(**merged)
 
 
-_BOUNDS = {"ge": (lambda v, b: v >= b, "≥"), "gt": (lambda v, b: v > b, ">"),
-           "le": (lambda v, b: v <= b, "≤"), "lt": (lambda v, b: v < b, "<")}
-
-
 def _check_bounds(f: dataclasses.Field[Any], value: Any, path: str, issues: list[ConfigIssue]) -> None:
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        return
-    for key, (ok, symbol) in _BOUNDS.items():
-        bound = f.metadata.get(key)
-        if bound is not None and not ok(value, bound):
-            issues.append(ConfigIssue(path, f"must be {symbol} {bound}, got {value}"))
+    """The schema's ``ge``/``gt``/``le``/``lt`` bounds, with the rules components use (finite numbers only)."""
+    bounds = {k: f.metadata[k] for k in ("ge", "gt", "le", "lt") if k in f.metadata}
+    if bounds:
+        problem = Range(**bounds).problem(value, {})
+        if problem:
+            issues.append(ConfigIssue(path, problem))
 
 
 # -- dumping ----------------------------------------------------------------------------

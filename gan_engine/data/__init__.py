@@ -1,8 +1,9 @@
 """Built-in data modules. They import Lightning, so they are declared here by name and
 imported on first use: ``import gan_engine`` and ``datamodules.names()`` stay light.
 
-The notebook helpers :func:`from_tensors` and :func:`from_datasets` load the same way, on
-first attribute access.
+The notebook helpers :func:`from_tensors` and :func:`from_datasets`, and
+:func:`seeded_loader` (a training loader that resumes mid-epoch exactly, for your own data
+modules), load the same way, on first attribute access.
 """
 
 from importlib import import_module
@@ -24,7 +25,8 @@ for _name, _target in _BUILTINS.items():
     datamodules.declare(_name, _target)
 
 _LAZY = {"from_tensors": "gan_engine.data.memory", "from_datasets": "gan_engine.data.memory",
-         "GanDataModule": "gan_engine.data.base"}
+         "GanDataModule": "gan_engine.data.base", "seeded_loader": "gan_engine.data.sampling",
+         "SeededSampler": "gan_engine.data.sampling", "SampleKey": "gan_engine.data.sampling"}
 
 
 def __getattr__(name: str) -> Any:
@@ -33,4 +35,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'gan_engine.data' has no attribute {name!r}")
 
 
-__all__ = ["GanDataModule", "from_datasets", "from_tensors"]
+__all__ = ["GanDataModule", "SampleKey", "SeededSampler", "from_datasets", "from_tensors", "seeded_loader"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Annotated, Any
 
 import lightning as L
 import torch
@@ -13,9 +13,18 @@ from typing_extensions import override
 
 from gan_engine.data.datasets import DEGRADATION_KEY
 from gan_engine.data.degradation import Degradation
+from gan_engine.data.sampling import seeded_loader
 from gan_engine.errors import ConfigError, ConfigIssue
+from gan_engine.params import MultipleOf, NonNegativeInt, PositiveInt, Range, check_arguments
 
-__all__ = ["GanDataModule", "build_degradation"]
+__all__ = ["CropSize", "GanDataModule", "HoldOut", "SceneSize", "build_degradation"]
+
+#: side of a crop on the target grid: whole low-resolution pixels at the data's ``scale``
+CropSize = Annotated[int, Range(ge=1), MultipleOf("scale")]
+#: share of the items held out for validation
+HoldOut = Annotated[float, Range(ge=0, lt=1)]
+#: side of a procedural scene
+SceneSize = Annotated[int, Range(ge=8)]
 
 Split = Dataset[Any]
 
@@ -52,19 +61,21 @@ class GanDataModule(L.LightningDataModule):
             when CUDA is available.
         persistent_workers: keep workers alive between epochs (only with workers).
         collate_fn: custom collate function for the loaders.
+        seed: seed of the training order and of the per-sample randomness (crops, flips,
+            degradations, masks); the training loader resumes mid-epoch exactly, with and
+            without workers (:func:`~gan_engine.data.sampling.seeded_loader`).
     """
 
-    def __init__(self, batch_size: int = 8, val_batch_size: int | None = None, num_workers: int = 0,
-                 pin_memory: bool | None = None, persistent_workers: bool = True,
-                 collate_fn: Callable[[list[Any]], Any] | None = None) -> None:
+    def __init__(self, batch_size: PositiveInt = 8, val_batch_size: PositiveInt | None = None,
+                 num_workers: NonNegativeInt = 0, pin_memory: bool | None = None, persistent_workers: bool = True,
+                 collate_fn: Callable[[list[Any]], Any] | None = None, seed: NonNegativeInt = 0) -> None:
         super().__init__()
-        if batch_size < 1 or (val_batch_size is not None and val_batch_size < 1) or num_workers < 0:
-            raise ConfigError([ConfigIssue("Data", "batch_size and val_batch_size must be ≥ 1 and num_workers ≥ 0; "
-                                           f"got {batch_size}, {val_batch_size}, {num_workers}")])
+        check_arguments(GanDataModule, "Data", batch_size=batch_size, val_batch_size=val_batch_size,
+                        num_workers=num_workers, seed=seed)
         self.batch_size, self.val_batch_size = batch_size, val_batch_size or batch_size
         self.num_workers, self.persistent_workers = num_workers, persistent_workers
         self.pin_memory = torch.cuda.is_available() if pin_memory is None else pin_memory
-        self.collate_fn = collate_fn
+        self.collate_fn, self.seed = collate_fn, seed
         self.degradation: Degradation | None = None
         self.train_set: Split | None = None
         self.val_set: Split | None = None
@@ -91,9 +102,12 @@ class GanDataModule(L.LightningDataModule):
         if train and n < batch_size:
             warnings.warn(f"the training split has {n} samples, fewer than batch_size={batch_size}; "
                           "batches will be smaller", UserWarning, stacklevel=3)
-        return DataLoader(dataset, batch_size=batch_size, shuffle=train, drop_last=train and n >= batch_size,
-                          num_workers=self.num_workers, pin_memory=self.pin_memory, collate_fn=self.collate_fn,
-                          persistent_workers=self.persistent_workers and self.num_workers > 0)
+        options: dict[str, Any] = dict(batch_size=batch_size, num_workers=self.num_workers, pin_memory=self.pin_memory,
+                                       collate_fn=self.collate_fn,
+                                       persistent_workers=self.persistent_workers and self.num_workers > 0)
+        if train:
+            return seeded_loader(dataset, self.seed, drop_last=n >= batch_size, **options)
+        return DataLoader(dataset, **options)
 
     @override
     def train_dataloader(self) -> DataLoader[Any]:

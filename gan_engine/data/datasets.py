@@ -5,9 +5,12 @@ class labels), cropped with one window aligned across resolutions, flipped/rotat
 same way everywhere, then completed by *extras*: small functions that add keys, such as
 the degradation parameters of super-resolution or the hole mask of inpainting.
 
-Randomness: training items use the global torch generator (seeded per worker by the data
-loader, hence by ``Project.seed``); validation and test items use a generator seeded by
-``(seed, index)``, so they are identical on every run and in every worker.
+Randomness never comes from the global generator under the built-in training loaders: they
+hand out :class:`~gan_engine.data.sampling.SampleKey` indices, and a training item draws its
+crop, flips and extras from a generator seeded by ``key.seed`` (a function of the loader's
+seed, the epoch and the index), so it is the same in every worker and after a resume.
+Validation and test items use a generator seeded by ``(seed, index)``, identical on every run.
+Under a plain loader (bare ``int`` indices) training items fall back to the global generator.
 """
 
 from __future__ import annotations
@@ -41,11 +44,11 @@ class PatchDataset(Dataset[dict[str, Any]]):
         factors: pixels of each image key per base-grid pixel (e.g. ``{"lr": 1, "hr": 4}``);
             a ``"valid"`` key, when present, follows the factor of ``valid_like``.
         crop: side of the crop on the base grid; ``None`` keeps whole items.
-        train: random crops, augmentation and the global generator; otherwise centred
-            crops and a per-index generator.
+        train: random crops and augmentation, drawn from the seed a ``SampleKey`` index
+            carries; otherwise centred crops and a per-index generator.
         augment: apply random flips and right-angle rotations (training only).
         extras: functions completing each item after cropping.
-        seed: seed of the per-index generators (evaluation items).
+        seed: seed of the per-index generators of evaluation items.
         repeats: how many times each item is visited per epoch (random crops differ).
         valid_like: the key whose grid the ``"valid"`` (no-data) mask shares.
     """
@@ -64,7 +67,12 @@ class PatchDataset(Dataset[dict[str, Any]]):
         return self.length * self.repeats
 
     def _rng(self, index: int) -> torch.Generator | None:
-        return None if self.train else torch.Generator().manual_seed(self.seed * 1_000_003 + index)
+        if not self.train:
+            return torch.Generator().manual_seed(self.seed * 1_000_003 + int(index))
+        seed = getattr(index, "seed", None)  # a SampleKey from the built-in training loaders
+        if seed is None:  # a plain loader: the global generator, seeded per worker by the loader
+            return None
+        return torch.Generator().manual_seed(seed)
 
     def _crop(self, item: dict[str, Any], rng: torch.Generator | None) -> dict[str, Any]:
         assert self.crop is not None
@@ -84,7 +92,7 @@ class PatchDataset(Dataset[dict[str, Any]]):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         rng = self._rng(index)
-        item = dict(self.load(index % self.length))
+        item = dict(self.load(int(index) % self.length))
         if self.crop is not None:
             item = self._crop(item, rng)
         if self.train and self.augment:

@@ -20,7 +20,7 @@ def from_datasets(train: Dataset[Any], val: Dataset[Any] | None = None, test: Da
                   batch_size: int = 8, val_batch_size: int | None = None, num_workers: int = 0,
                   pin_memory: bool | None = None, persistent_workers: bool = True,
                   collate_fn: Callable[[list[Any]], Any] | None = None, scale: int | None = None,
-                  degradation: Mapping[str, Any] | None = None) -> GanDataModule:
+                  degradation: Mapping[str, Any] | None = None, seed: int = 0) -> GanDataModule:
     """A data module over your own map-style data sets.
 
     Each item must be what the task expects (for super-resolution a mapping with
@@ -39,12 +39,14 @@ def from_datasets(train: Dataset[Any], val: Dataset[Any] | None = None, test: Da
         collate_fn: custom collate function.
         scale: make ``"lr"`` from ``"hr"`` at this factor on the device.
         degradation: parameters of :class:`~gan_engine.data.degradation.Degradation`.
+        seed: seed of the training order; the training loader is a torchdata
+            ``StatefulDataLoader``, so a mid-epoch resume continues where it stopped.
 
     Example:
         >>> dm = from_datasets(my_train_set, my_val_set, batch_size=16)  # doctest: +SKIP
         >>> ge.fit(cfg, datamodule=dm)  # doctest: +SKIP
     """
-    dm = GanDataModule(batch_size, val_batch_size, num_workers, pin_memory, persistent_workers, collate_fn)
+    dm = GanDataModule(batch_size, val_batch_size, num_workers, pin_memory, persistent_workers, collate_fn, seed)
     dm.train_set, dm.val_set, dm.test_set = train, val, test
     if scale is not None:
         dm.degradation = build_degradation(scale, degradation)
@@ -90,7 +92,8 @@ def from_tensors(*, val: Mapping[str, Tensor] | None = None, val_fraction: float
         augment: random flips and right-angle rotations during training.
         scale: with ``hr`` but no ``lr``, make ``lr`` on the device at this factor.
         degradation: parameters of :class:`~gan_engine.data.degradation.Degradation`.
-        seed: seed of the split and of the validation degradations.
+        seed: seed of the split, of the training order and of every random crop, flip and
+            degradation.
         num_workers: data-loader worker processes.
         pin_memory: page-locked host memory; default: on when CUDA is available.
         **tensors: the training tensors (or all of them, when ``val`` is not given).
@@ -109,7 +112,7 @@ def from_tensors(*, val: Mapping[str, Tensor] | None = None, val_fraction: float
         val = {k: v[order[:n_val]] for k, v in tensors.items()}
         tensors = {k: v[order[n_val:]] for k, v in tensors.items()}
     factors = _factors(tensors)
-    dm = GanDataModule(batch_size, val_batch_size, num_workers, pin_memory)
+    dm = GanDataModule(batch_size, val_batch_size, num_workers, pin_memory, seed=seed)
     extras: list[Extra] = []
     if scale is not None and "hr" in tensors and "lr" not in tensors:
         dm.degradation = build_degradation(scale, degradation)

@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from gan_engine.data.base import GanDataModule
+from gan_engine.data.base import CropSize, GanDataModule, HoldOut
 from gan_engine.data.datasets import PatchDataset
 from gan_engine.data.files import CheckMode, FileOptions, check_values, list_images, raise_problems, read_infos
 from gan_engine.data.folders import FileLoader, file_options, holdout, split_folders
 from gan_engine.data.io import ImageInfo, ReaderName
 from gan_engine.errors import ConfigError, ConfigIssue, DataError
+from gan_engine.params import NonNegativeInt, PositiveFloat, PositiveInt
 from gan_engine.registry import datamodules
 
 __all__ = ["PairedFolderDataModule"]
@@ -72,15 +73,16 @@ class PairedFolderDataModule(GanDataModule):
         seed: seed of the held-out split.
     """
 
-    def __init__(self, root: str, bands: int = 3, in_bands: int | None = None, scale: int = 1,
-                 layout: Layout = "auto", hr_size: int = 64, val_hr_size: int | None = None,
-                 val_fraction: float = 0.1, crops_per_image: int = 1, augment: bool = True,
-                 band_indices: list[int] | None = None, in_band_indices: list[int] | None = None,
-                 value_scale: float | None = None, nodata: float | None = None, reader: ReaderName = "auto",
+    def __init__(self, root: str, bands: PositiveInt = 3, in_bands: PositiveInt | None = None, scale: PositiveInt = 1,
+                 layout: Layout = "auto", hr_size: CropSize = 64, val_hr_size: CropSize | None = None,
+                 val_fraction: HoldOut = 0.1, crops_per_image: PositiveInt = 1, augment: bool = True,
+                 band_indices: list[NonNegativeInt] | None = None, in_band_indices: list[NonNegativeInt] | None = None,
+                 value_scale: PositiveFloat | None = None, nodata: float | None = None, reader: ReaderName = "auto",
                  array_key: str | None = None, channels_last: bool = False, check: CheckMode = "auto",
-                 batch_size: int = 8, val_batch_size: int | None = None, num_workers: int = 0,
-                 pin_memory: bool | None = None, persistent_workers: bool = True, seed: int = 0) -> None:
-        super().__init__(batch_size, val_batch_size, num_workers, pin_memory, persistent_workers)
+                 batch_size: PositiveInt = 8, val_batch_size: PositiveInt | None = None,
+                 num_workers: NonNegativeInt = 0, pin_memory: bool | None = None, persistent_workers: bool = True,
+                 seed: NonNegativeInt = 0) -> None:
+        super().__init__(batch_size, val_batch_size, num_workers, pin_memory, persistent_workers, seed=seed)
         self.root, self.scale, self.layout = Path(root).expanduser(), scale, layout
         self.hr_size, self.val_hr_size = hr_size, val_hr_size or hr_size
         self.val_fraction, self.crops_per_image, self.augment = val_fraction, crops_per_image, augment

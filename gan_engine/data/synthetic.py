@@ -16,38 +16,17 @@ and the first ``k`` scenes do not depend on how many are made.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, RandomSampler
+from torch.utils.data import DataLoader, Dataset
 
+from gan_engine.data.base import CropSize
+from gan_engine.data.sampling import seeded_loader
+from gan_engine.params import NonNegativeInt, PositiveInt
 from gan_engine.registry import datamodules
-
-try:  # loaders that save their position: Lightning then resumes mid-epoch checkpoints exactly
-    from torchdata.stateful_dataloader import StatefulDataLoader
-    from torchdata.stateful_dataloader.sampler import RandomSampler as _StatefulRandomSampler
-except ImportError:  # without torchdata, a mid-epoch resume restarts the epoch (Lightning warns)
-    StatefulDataLoader = None
-
-
-def _shuffled_loader(dataset: Dataset[dict[str, Tensor]], seed: int, **kwargs: Any) -> DataLoader[Any]:
-    """A shuffling loader whose order is a function of ``seed`` and which never draws from the global RNG.
-
-    With torchdata it is resumable mid-epoch: the sampler (a torch ``RandomSampler``, so that
-    Lightning still shards it under DDP) has its own generator and saves its position, and the
-    loader's worker seeds come from a second generator.
-    """
-    if StatefulDataLoader is None:
-        return DataLoader(dataset, shuffle=True, generator=torch.Generator().manual_seed(seed), **kwargs)
-
-    class _ResumableRandomSampler(_StatefulRandomSampler, RandomSampler):  # type: ignore[misc]
-        pass
-
-    sampler = _ResumableRandomSampler(dataset, generator=torch.Generator().manual_seed(seed))  # type: ignore[arg-type]
-    return StatefulDataLoader(dataset, sampler=sampler, generator=torch.Generator().manual_seed(seed + 1), **kwargs)
 
 __all__ = ["SyntheticSRDataModule", "SyntheticSRDataset", "make_scenes"]
 
@@ -177,9 +156,9 @@ class SyntheticSRDataModule(L.LightningDataModule):
         num_workers: data-loader worker processes.
     """
 
-    def __init__(self, bands: int = 4, hr_size: int = 64, scale: int = 4, batch_size: int = 8,
-                 val_batch_size: int = 8, train_size: int = 512, val_size: int = 32, seed: int = 0,
-                 num_workers: int = 0) -> None:
+    def __init__(self, bands: PositiveInt = 4, hr_size: CropSize = 64, scale: PositiveInt = 4,
+                 batch_size: PositiveInt = 8, val_batch_size: PositiveInt = 8, train_size: PositiveInt = 512,
+                 val_size: PositiveInt = 32, seed: NonNegativeInt = 0, num_workers: NonNegativeInt = 0) -> None:
         super().__init__()
         self.bands, self.hr_size, self.scale = bands, hr_size, scale
         self.batch_size, self.val_batch_size, self.num_workers = batch_size, val_batch_size, num_workers
@@ -194,8 +173,8 @@ class SyntheticSRDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader[dict[str, Tensor]]:
         assert self.train_set is not None, "call setup() first"
-        return _shuffled_loader(self.train_set, self.seed, batch_size=self.batch_size, drop_last=True,
-                                num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+        return seeded_loader(self.train_set, self.seed, batch_size=self.batch_size, drop_last=True,
+                            num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
 
     def val_dataloader(self) -> DataLoader[dict[str, Tensor]]:
         assert self.val_set is not None, "call setup() first"

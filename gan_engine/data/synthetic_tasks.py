@@ -14,11 +14,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from gan_engine.data.base import GanDataModule
+from gan_engine.data.base import GanDataModule, SceneSize
 from gan_engine.data.datasets import Extra, MaskExtra, PatchDataset, TensorLoader
 from gan_engine.data.masks import MASK_GENERATORS, MaskKind
 from gan_engine.data.synthetic import make_scenes
 from gan_engine.errors import ConfigError, ConfigIssue
+from gan_engine.params import NonNegativeInt, PositiveInt
 from gan_engine.registry import datamodules
 
 __all__ = ["SyntheticI2IDataModule", "SyntheticInpaintingDataModule", "SyntheticSynthesisDataModule"]
@@ -44,7 +45,7 @@ class _SyntheticModule(GanDataModule):
 
     def __init__(self, bands: int, size: int, train_size: int, val_size: int, seed: int, augment: bool,
                  batch_size: int, val_batch_size: int | None, num_workers: int, pin_memory: bool | None) -> None:
-        super().__init__(batch_size, val_batch_size, num_workers, pin_memory)
+        super().__init__(batch_size, val_batch_size, num_workers, pin_memory, seed=seed)
         if bands < 1 or size < 8 or train_size < 1 or val_size < 1:
             raise ConfigError([ConfigIssue("Data", "bands ≥ 1, size ≥ 8, train_size ≥ 1 and val_size ≥ 1 are "
                                            f"required; got {bands}, {size}, {train_size}, {val_size}")])
@@ -96,9 +97,10 @@ class SyntheticI2IDataModule(_SyntheticModule):
 
     factors: ClassVar[dict[str, int]] = {"cond": 1, "image": 1}
 
-    def __init__(self, bands: int = 3, in_bands: int = 4, size: int = 32, hint_scale: int = 4,
-                 train_size: int = 256, val_size: int = 32, seed: int = 0, augment: bool = True,
-                 batch_size: int = 8, val_batch_size: int | None = None, num_workers: int = 0,
+    def __init__(self, bands: PositiveInt = 3, in_bands: PositiveInt = 4, size: SceneSize = 32,
+                 hint_scale: PositiveInt = 4, train_size: PositiveInt = 256, val_size: PositiveInt = 32,
+                 seed: NonNegativeInt = 0, augment: bool = True, batch_size: PositiveInt = 8,
+                 val_batch_size: PositiveInt | None = None, num_workers: NonNegativeInt = 0,
                  pin_memory: bool | None = None) -> None:
         super().__init__(bands, size, train_size, val_size, seed, augment, batch_size, val_batch_size,
                          num_workers, pin_memory)
@@ -140,9 +142,10 @@ class SyntheticInpaintingDataModule(_SyntheticModule):
         pin_memory: page-locked host memory; default: on when CUDA is available.
     """
 
-    def __init__(self, bands: int = 3, size: int = 32, mask: MaskKind = "mixed", train_size: int = 256,
-                 val_size: int = 32, seed: int = 0, augment: bool = True, batch_size: int = 8,
-                 val_batch_size: int | None = None, num_workers: int = 0, pin_memory: bool | None = None) -> None:
+    def __init__(self, bands: PositiveInt = 3, size: SceneSize = 32, mask: MaskKind = "mixed",
+                 train_size: PositiveInt = 256, val_size: PositiveInt = 32, seed: NonNegativeInt = 0,
+                 augment: bool = True, batch_size: PositiveInt = 8, val_batch_size: PositiveInt | None = None,
+                 num_workers: NonNegativeInt = 0, pin_memory: bool | None = None) -> None:
         super().__init__(bands, size, train_size, val_size, seed, augment, batch_size, val_batch_size,
                          num_workers, pin_memory)
         if mask not in MASK_GENERATORS:
@@ -178,9 +181,10 @@ class SyntheticSynthesisDataModule(_SyntheticModule):
         pin_memory: page-locked host memory; default: on when CUDA is available.
     """
 
-    def __init__(self, bands: int = 3, size: int = 32, num_classes: int = 0, train_size: int = 512,
-                 val_size: int = 64, seed: int = 0, augment: bool = True, batch_size: int = 16,
-                 val_batch_size: int | None = None, num_workers: int = 0, pin_memory: bool | None = None) -> None:
+    def __init__(self, bands: PositiveInt = 3, size: SceneSize = 32, num_classes: NonNegativeInt = 0,
+                 train_size: PositiveInt = 512, val_size: PositiveInt = 64, seed: NonNegativeInt = 0,
+                 augment: bool = True, batch_size: PositiveInt = 16, val_batch_size: PositiveInt | None = None,
+                 num_workers: NonNegativeInt = 0, pin_memory: bool | None = None) -> None:
         super().__init__(bands, size, train_size, val_size, seed, augment, batch_size, val_batch_size,
                          num_workers, pin_memory)
         if num_classes < 0:

@@ -8,6 +8,7 @@ from torch import nn
 
 from gan_engine.discriminators.base import FeatureStackDiscriminator, OutputKind
 from gan_engine.nn import make_norm, maybe_spectral_norm
+from gan_engine.params import PositiveInt
 from gan_engine.registry import discriminators
 
 __all__ = ["PatchGANDiscriminator"]
@@ -45,8 +46,8 @@ class PatchGANDiscriminator(FeatureStackDiscriminator):
 
     output_kind: ClassVar[OutputKind] = "patch"
 
-    def __init__(self, in_channels: int = 3, base_channels: int = 64, n_layers: int = 3, norm: str = "instance",
-                 spectral_norm: bool = False) -> None:
+    def __init__(self, in_channels: PositiveInt = 3, base_channels: PositiveInt = 64, n_layers: PositiveInt = 3,
+                 norm: str = "instance", spectral_norm: bool = False) -> None:
         super().__init__()
         self.in_channels = in_channels
         bias = norm == "none"

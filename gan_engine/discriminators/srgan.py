@@ -6,6 +6,7 @@ from torch import nn
 
 from gan_engine.discriminators.base import FeatureStackDiscriminator
 from gan_engine.nn import make_norm, maybe_spectral_norm
+from gan_engine.params import PositiveInt
 from gan_engine.registry import discriminators
 
 __all__ = ["SRGANDiscriminator"]
@@ -38,8 +39,8 @@ class SRGANDiscriminator(FeatureStackDiscriminator):
         torch.Size([2, 1])
     """
 
-    def __init__(self, in_channels: int = 3, base_channels: int = 64, n_stages: int = 4, norm: str = "none",
-                 spectral_norm: bool = False) -> None:
+    def __init__(self, in_channels: PositiveInt = 3, base_channels: PositiveInt = 64, n_stages: PositiveInt = 4,
+                 norm: str = "none", spectral_norm: bool = False) -> None:
         super().__init__()
         self.in_channels = in_channels
         blocks: list[nn.Module] = []

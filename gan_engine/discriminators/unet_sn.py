@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from gan_engine.discriminators.base import Discriminator, OutputKind
 from gan_engine.nn import maybe_spectral_norm
+from gan_engine.params import PositiveInt
 from gan_engine.registry import discriminators
 
 __all__ = ["UNetDiscriminatorSN"]
@@ -43,8 +44,8 @@ class UNetDiscriminatorSN(Discriminator):
 
     output_kind: ClassVar[OutputKind] = "pixel"
 
-    def __init__(self, in_channels: int = 3, base_channels: int = 64, depth: int = 3, skip_connection: bool = True,
-                 spectral_norm: bool = True) -> None:
+    def __init__(self, in_channels: PositiveInt = 3, base_channels: PositiveInt = 64, depth: PositiveInt = 3,
+                 skip_connection: bool = True, spectral_norm: bool = True) -> None:
         super().__init__()
         self.in_channels, self.skip_connection = in_channels, skip_connection
         sn = spectral_norm

@@ -12,6 +12,7 @@ from gan_engine.errors import ShapeError
 from gan_engine.generators.base import Generator
 from gan_engine.generators.unet import make_output_activation
 from gan_engine.nn import make_norm
+from gan_engine.params import NonNegativeInt, PositiveInt
 from gan_engine.registry import generators
 
 __all__ = ["DCGANGenerator"]
@@ -52,8 +53,9 @@ class DCGANGenerator(Generator):
     scales = (1,)
     input_kind: ClassVar[Literal["image", "latent"]] = "latent"
 
-    def __init__(self, out_channels: int = 3, latent_dim: int = 100, image_size: int = 64, base_channels: int = 64,
-                 n_classes: int = 0, norm: str = "batch", output_activation: str = "tanh") -> None:
+    def __init__(self, out_channels: PositiveInt = 3, latent_dim: PositiveInt = 100, image_size: PositiveInt = 64,
+                 base_channels: PositiveInt = 64, n_classes: NonNegativeInt = 0, norm: str = "batch",
+                 output_activation: str = "tanh") -> None:
         super().__init__()
         if image_size < 8 or image_size & (image_size - 1):
             raise ValueError(f"DCGAN image_size must be a power of two ≥ 8, got {image_size}")

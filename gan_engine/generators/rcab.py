@@ -9,6 +9,7 @@ from torch import Tensor, nn
 from gan_engine.generators.base import TrunkGenerator
 from gan_engine.generators.srresnet import upsampler_receptive_field
 from gan_engine.nn import ChannelAttention, PixelShuffleUpsampler
+from gan_engine.params import PositiveFloat, PositiveInt
 from gan_engine.registry import generators
 
 __all__ = ["RCAN"]
@@ -70,9 +71,9 @@ class RCAN(TrunkGenerator):
         torch.Size([1, 13, 16, 16])
     """
 
-    def __init__(self, in_channels: int = 3, out_channels: int | None = None, scale: int = 4,
-                 n_channels: int = 64, n_groups: int = 10, n_blocks: int = 20, reduction: int = 16,
-                 res_scale: float = 1.0) -> None:
+    def __init__(self, in_channels: PositiveInt = 3, out_channels: PositiveInt | None = None, scale: PositiveInt = 4,
+                 n_channels: PositiveInt = 64, n_groups: PositiveInt = 10, n_blocks: PositiveInt = 20,
+                 reduction: PositiveInt = 16, res_scale: PositiveFloat = 1.0) -> None:
         super().__init__()
         self._set_meta(in_channels, out_channels, scale)
         self.head = nn.Conv2d(in_channels, n_channels, 3, padding=1)

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from gan_engine.generators.base import TrunkGenerator
 from gan_engine.generators.srresnet import upsampler_receptive_field
 from gan_engine.nn import PixelShuffleUpsampler
+from gan_engine.params import PositiveFloat, PositiveInt
 from gan_engine.registry import generators
 
 __all__ = ["RRDBNet"]
@@ -87,9 +88,9 @@ class RRDBNet(TrunkGenerator):
         torch.Size([1, 6, 32, 32])
     """
 
-    def __init__(self, in_channels: int = 3, out_channels: int | None = None, scale: int = 4,
-                 n_channels: int = 64, n_blocks: int = 23, growth_channels: int = 32,
-                 res_scale: float = 0.2, init_scale: float = 0.1) -> None:
+    def __init__(self, in_channels: PositiveInt = 3, out_channels: PositiveInt | None = None, scale: PositiveInt = 4,
+                 n_channels: PositiveInt = 64, n_blocks: PositiveInt = 23, growth_channels: PositiveInt = 32,
+                 res_scale: PositiveFloat = 0.2, init_scale: PositiveFloat = 0.1) -> None:
         super().__init__()
         self._set_meta(in_channels, out_channels, scale)
         self.head = nn.Conv2d(in_channels, n_channels, 3, padding=1)

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from gan_engine.generators.base import TrunkGenerator
 from gan_engine.nn import PixelShuffleUpsampler, upsampling_factors
+from gan_engine.params import PositiveInt
 from gan_engine.registry import generators
 
 __all__ = ["SRResNet", "upsampler_receptive_field"]
@@ -68,8 +69,8 @@ class SRResNet(TrunkGenerator):
         torch.Size([1, 4, 16, 16])
     """
 
-    def __init__(self, in_channels: int = 3, out_channels: int | None = None, scale: int = 4,
-                 n_channels: int = 64, n_blocks: int = 16, batch_norm: bool = False,
+    def __init__(self, in_channels: PositiveInt = 3, out_channels: PositiveInt | None = None, scale: PositiveInt = 4,
+                 n_channels: PositiveInt = 64, n_blocks: PositiveInt = 16, batch_norm: bool = False,
                  image_skip: bool = False) -> None:
         super().__init__()
         self._set_meta(in_channels, out_channels, scale)

@@ -11,6 +11,7 @@ from gan_engine.errors import ShapeError
 from gan_engine.generators.base import Generator
 from gan_engine.generators.srresnet import upsampler_receptive_field
 from gan_engine.nn import PixelShuffleUpsampler
+from gan_engine.params import PositiveFloat, PositiveInt
 from gan_engine.registry import generators
 
 __all__ = ["StochasticGenerator"]
@@ -67,8 +68,9 @@ class StochasticGenerator(Generator):
         True
     """
 
-    def __init__(self, in_channels: int = 3, out_channels: int | None = None, scale: int = 4,
-                 n_channels: int = 64, n_blocks: int = 16, noise_dim: int = 128, res_scale: float = 0.2) -> None:
+    def __init__(self, in_channels: PositiveInt = 3, out_channels: PositiveInt | None = None, scale: PositiveInt = 4,
+                 n_channels: PositiveInt = 64, n_blocks: PositiveInt = 16, noise_dim: PositiveInt = 128,
+                 res_scale: PositiveFloat = 0.2) -> None:
         super().__init__()
         self._set_meta(in_channels, out_channels, scale)
         self.noise_dim = noise_dim

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from gan_engine.generators.base import Generator
 from gan_engine.nn import make_norm
+from gan_engine.params import PositiveInt
 from gan_engine.registry import generators
 
 __all__ = ["OUTPUT_ACTIVATIONS", "UNet", "make_output_activation"]
@@ -74,8 +75,8 @@ class UNet(Generator):
 
     scales = (1,)
 
-    def __init__(self, in_channels: int = 3, out_channels: int | None = None, scale: int = 1,
-                 base_channels: int = 64, depth: int = 4, norm: str = "batch",
+    def __init__(self, in_channels: PositiveInt = 3, out_channels: PositiveInt | None = None, scale: PositiveInt = 1,
+                 base_channels: PositiveInt = 64, depth: PositiveInt = 4, norm: str = "batch",
                  output_activation: str = "none") -> None:
         super().__init__()
         self._set_meta(in_channels, out_channels, scale)

@@ -65,7 +65,7 @@ from gan_engine.training.optim import IterationLR, clip_gradients_, observe_plat
 from gan_engine.training.phases import MicroBatch, discriminator_phase, generator_phase, regularizer_phase
 from gan_engine.training.rng import restore_rng
 from gan_engine.training.schedules import IterationPlan, plan_iteration
-from gan_engine.training.state import engine_state, restore_engine_state
+from gan_engine.training.state import engine_state, restore_engine_state, warn_if_loader_cannot_resume
 
 __all__ = ["CHECKPOINT_FORMAT", "PRECISIONS", "GANModule"]
 
@@ -270,6 +270,8 @@ class GANModule(L.LightningModule):
     def on_train_start(self) -> None:
         if self.iteration >= self.cfg.Training.max_steps:
             self.trainer.should_stop = True
+        if self._rng_to_restore is not None:  # resuming from a checkpoint
+            warn_if_loader_cannot_resume(self.trainer)
         if self.trainer.max_steps != -1:
             rank_zero_warn(f"Trainer(max_steps={self.trainer.max_steps}) counts optimizer steps (two per adversarial "
                            "iteration); the module stops after Training.max_steps iterations: drop the Trainer's")

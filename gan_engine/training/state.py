@@ -8,8 +8,11 @@ restored just before the next iteration).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+
+from lightning.pytorch.utilities import rank_zero_warn
 
 from gan_engine._version import __version__
 from gan_engine.checkpoint import CHECKPOINT_FORMAT
@@ -18,9 +21,11 @@ from gan_engine.training.phases import MicroBatch
 from gan_engine.training.rng import capture_rng
 
 if TYPE_CHECKING:
+    import lightning as L
+
     from gan_engine.training.module import GANModule
 
-__all__ = ["engine_state", "restore_engine_state"]
+__all__ = ["engine_state", "restore_engine_state", "warn_if_loader_cannot_resume"]
 
 
 def engine_state(module: GANModule) -> dict[str, Any]:
@@ -44,3 +49,36 @@ def restore_engine_state(module: GANModule, checkpoint: Mapping[str, Any]) -> No
     module._pending = [MicroBatch(dict(b)) for b in state.get("pending", [])]
     module.nonfinite.load_state_dict(state.get("nonfinite", {}))
     module._rng_to_restore = state.get("rng")
+
+
+def _loaders(iterables: Any) -> list[Any]:
+    if isinstance(iterables, Mapping):
+        return [x for v in iterables.values() for x in _loaders(v)]
+    if isinstance(iterables, (list, tuple)):
+        return [x for v in iterables for x in _loaders(v)]
+    return [] if iterables is None else [iterables]
+
+
+def warn_if_loader_cannot_resume(trainer: L.Trainer) -> None:
+    """On a mid-epoch resume, warn once when a training loader cannot restore its position.
+
+    Lightning's own check counts optimizer steps, two per adversarial iteration here, so it
+    misses most mid-epoch checkpoints; this one reads the restored batch position.
+    """
+    # ours replaces Lightning's (which would come later in this resume, when it fires at all)
+    warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before the epoch ended")
+    current = trainer.fit_loop.epoch_loop.batch_progress.current
+    done = int(getattr(current, "processed", current.completed))  # batches of this epoch already trained on
+    if not 0 < done < trainer.num_training_batches:
+        return
+    plain = [type(dl).__name__ for dl in _loaders(trainer.train_dataloader)
+             if not (callable(getattr(dl, "state_dict", None)) and callable(getattr(dl, "load_state_dict", None)))]
+    if plain:
+        epoch = trainer.current_epoch
+        rank_zero_warn(
+            f"resuming in the middle of epoch {epoch} (after batch {done} of {trainer.num_training_batches}), but the "
+            f"training loader ({', '.join(plain)}) saves neither its position nor its order: the rest of the epoch "
+            "is drawn afresh (some samples are seen twice this epoch, others not at all) and random augmentations "
+            "drawn from the global generator differ, so the run does not continue bit for bit. For an exact resume "
+            "return a torchdata StatefulDataLoader from train_dataloader(); gan_engine.data.seeded_loader(dataset, "
+            "seed, batch_size=...) builds one with a seeded order.")

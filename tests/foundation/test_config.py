@@ -76,10 +76,10 @@ def test_every_problem_is_collected_with_its_dotted_path() -> None:
     assert "did you mean 'Training'" in problems["Traning"]
     assert "did you mean 'max_steps'" in problems["Training.max_step"]
     assert "'32', '16', 'bf16'" in problems["Training.precision"]
-    assert problems["Training.label_smoothing"] == "must be < 0.5, got 0.7"
+    assert problems["Training.label_smoothing"] == "must be ≥ 0 and < 0.5, got 0.7"
     assert "expected int" in problems["Training.d_update_interval"]
     assert "did you mean 'srresnet'" in problems["Generator.name"]
-    assert "must be ≥ 0.0" in problems["Losses.content.0.weight"]
+    assert problems["Losses.content.0.weight"] == "must be ≥ 0, got -1.0"
 
 
 def test_error_message_lists_the_source_file_and_count(tmp_path: Path) -> None:

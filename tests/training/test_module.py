@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import warnings
 
 import lightning as L
@@ -16,8 +15,7 @@ from gan_engine.training.module import GANModule
 from gan_engine.training.schedules import adversarial_weight
 
 
-def test_default_config_trains_end_to_end_in_seconds() -> None:
-    start = time.perf_counter()
+def test_default_config_trains_end_to_end() -> None:
     module = GANModule(ge.load_config({}, overrides=["Training.max_steps=2", "Training.pretrain_steps=1"]))
     tr = L.Trainer(**module.trainer_defaults(), accelerator="cpu", logger=False, enable_checkpointing=False,
                    enable_progress_bar=False, enable_model_summary=False, limit_val_batches=1,
@@ -25,7 +23,6 @@ def test_default_config_trains_end_to_end_in_seconds() -> None:
     tr.fit(module, datamodule(module))
     assert module.iteration == 2
     assert {"val/psnr", "val/ssim", "val/psnr_bicubic", "val/ssim_bicubic"} <= set(tr.callback_metrics)
-    assert time.perf_counter() - start < 30
 
 
 def test_module_accepts_a_config_a_mapping_or_a_path(tmp_path) -> None:
