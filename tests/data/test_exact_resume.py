@@ -21,7 +21,7 @@ from PIL import Image
 
 import gan_engine as ge
 from gan_engine.data.datasets import PatchDataset, TensorLoader
-from gan_engine.data.sampling import SampleKey, SeededSampler
+from gan_engine.data.sampling import SampleKey, SeededSampler, seeded_loader
 from gan_engine.registry import datamodules
 
 CONFIGS = Path(__file__).resolve().parents[2] / "examples" / "configs"
@@ -220,3 +220,24 @@ def test_a_plain_dataloader_resumed_mid_epoch_gets_one_warning_saying_what_is_lo
     assert "middle of epoch 0 (after batch 3 of 5)" in messages[0] and "StatefulDataLoader" in messages[0]
     assert not _resume_warnings(cfg, tmp_path, lambda: _PlainLoaderData(cfg), at=5)  # an epoch boundary: nothing lost
     assert not _resume_warnings(cfg, tmp_path, lambda: _datamodule(cfg), at=3)  # the built-in loader resumes exactly
+
+
+class _OwnStatefulData(_PlainLoaderData):
+    """A user's own data module whose training loader is gan_engine.data.seeded_loader."""
+
+    def train_dataloader(self) -> Any:
+        return seeded_loader(self.inner.train_set, seed=7, batch_size=2, drop_last=True)
+
+
+def test_a_users_own_module_with_a_stateful_loader_resumes_exactly(tmp_path: Path) -> None:
+    cfg = MODULES["synthetic_sr"](tmp_path, 0)
+    torch.manual_seed(0)
+    straight = ge.GANModule(cfg)
+    trainer(tmp_path, callbacks=[SaveAt(3, tmp_path / "own.ckpt")]).fit(straight, _OwnStatefulData(cfg))
+    resumed = ge.GANModule(cfg)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer(tmp_path).fit(resumed, _OwnStatefulData(cfg), ckpt_path=tmp_path / "own.ckpt")
+    assert not [w for w in caught if "resuming" in str(w.message)]
+    assert resumed.iteration == 8 and all(torch.equal(a, b) for a, b in zip(straight.state_dict().values(),
+                                                                            resumed.state_dict().values()))
