@@ -47,6 +47,7 @@ from gan_engine.registry import (
 if TYPE_CHECKING:
     from gan_engine.api import FitResult, fit, validate
     from gan_engine.inference import load_generator
+    from gan_engine.predictor import Predictor, load_predictor
     from gan_engine.training.module import GANModule
 
 # Names whose modules import Lightning: loaded on first attribute access (PEP 562).
@@ -56,6 +57,8 @@ _LAZY = {
     "fit": "gan_engine.api",
     "validate": "gan_engine.api",
     "load_generator": "gan_engine.inference",
+    "Predictor": "gan_engine.predictor",
+    "load_predictor": "gan_engine.predictor",
 }
 
 
@@ -81,6 +84,7 @@ __all__ = [
     "GANModule",
     "GanEngineError",
     "PluginError",
+    "Predictor",
     "Registry",
     "RegistryError",
     "RunLockedError",
@@ -94,6 +98,7 @@ __all__ = [
     "generators",
     "load_config",
     "load_generator",
+    "load_predictor",
     "losses",
     "normalizers",
     "tasks",

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from torch import Tensor
 
+from gan_engine.errors import ShapeError
 from gan_engine.metrics import psnr, ssim
 
 __all__ = ["Task", "masked_term"]
@@ -84,6 +85,33 @@ class Task(ABC):
     @abstractmethod
     def generator_inputs(self, batch: Mapping[str, Tensor]) -> tuple[Tensor, ...]:
         """Positional arguments of the generator's ``forward``."""
+
+    #: Keys a prediction needs: the generator's inputs, never the target.
+    input_keys: ClassVar[tuple[str, ...]] = ()
+
+    def prepare_inputs(self, batch: Any) -> dict[str, Tensor]:
+        """Check a prediction batch (inputs only) and return it as a mapping of :attr:`input_keys`.
+
+        A bare tensor stands for the first input key. The default checks that every input
+        is an ``(N, C, H, W)`` tensor.
+        """
+        if isinstance(batch, Tensor) and self.input_keys:
+            batch = {self.input_keys[0]: batch}
+        if isinstance(batch, (tuple, list)) and len(batch) == len(self.input_keys):
+            batch = dict(zip(self.input_keys, batch))
+        if not isinstance(batch, Mapping) or not set(self.input_keys) <= set(batch):
+            raise ShapeError(f"a prediction batch of this task holds {', '.join(map(repr, self.input_keys))} "
+                             f"(a tensor stands for {self.input_keys[0]!r}); got {type(batch).__name__}"
+                             + (f" with keys {sorted(batch)}" if isinstance(batch, Mapping) else ""))
+        for key in self.input_keys:
+            if not isinstance(batch[key], Tensor) or batch[key].ndim != 4:
+                shape = tuple(batch[key].shape) if isinstance(batch[key], Tensor) else type(batch[key]).__name__
+                raise ShapeError(f"{key!r} must be an (N, C, H, W) tensor; got {shape}")
+        return dict(batch)
+
+    def predict_output(self, fake: Tensor, batch: Mapping[str, Tensor]) -> Tensor:
+        """The prediction made of the generator's output (inpainting keeps the known pixels)."""
+        return fake
 
     @abstractmethod
     def real(self, batch: Mapping[str, Tensor]) -> Tensor:

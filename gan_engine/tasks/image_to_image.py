@@ -44,6 +44,7 @@ class ImageToImage(Task):
 
     batch_keys: ClassVar[tuple[str, ...]] = ("cond", "image")
     branches: ClassVar[Mapping[str, str]] = {"cond": "lr", "image": "hr"}
+    input_keys: ClassVar[tuple[str, ...]] = ("cond",)
 
     def __init__(self, in_bands: int | None = None, conditional_discriminator: bool = True) -> None:
         if in_bands is not None and in_bands < 1:
@@ -68,6 +69,13 @@ class ImageToImage(Task):
                              f"{tuple(cond.shape)} and image {tuple(image.shape)}")
         if self.in_bands is not None and cond.shape[1] != self.in_bands:
             raise ShapeError(f"cond has {cond.shape[1]} bands but Task.in_bands is {self.in_bands}; make them agree")
+        return out
+
+    def prepare_inputs(self, batch: Any) -> dict[str, Tensor]:
+        out = super().prepare_inputs(batch)
+        if self.in_bands is not None and out["cond"].shape[1] != self.in_bands:
+            raise ShapeError(f"cond has {out['cond'].shape[1]} bands but Task.in_bands is {self.in_bands}; "
+                             "make them agree")
         return out
 
     def generator_inputs(self, batch: Mapping[str, Tensor]) -> tuple[Tensor, ...]:

@@ -59,6 +59,7 @@ class Inpainting(Task):
 
     batch_keys: ClassVar[tuple[str, ...]] = ("image", "mask")
     branches: ClassVar[Mapping[str, str]] = {"image": "hr", "mask": "cond"}
+    input_keys: ClassVar[tuple[str, ...]] = ("image", "mask")
 
     def __init__(self, hole_weight: float = 6.0, known_weight: float = 1.0) -> None:
         if hole_weight < 0 or known_weight < 0 or hole_weight + known_weight == 0:
@@ -81,6 +82,12 @@ class Inpainting(Task):
                              f"{tuple(image.shape)} and mask {tuple(out['mask'].shape)}")
         out["mask"] = mask.to(image.dtype)
         return out
+
+    def prepare_inputs(self, batch: Any) -> dict[str, Tensor]:
+        return self.prepare_batch(batch)  # the image (its holes are ignored) and the mask are the inputs
+
+    def predict_output(self, fake: Tensor, batch: Mapping[str, Tensor]) -> Tensor:
+        return self.compose(fake, batch)
 
     def generator_inputs(self, batch: Mapping[str, Tensor]) -> tuple[Tensor, ...]:
         mask = batch["mask"]

@@ -31,6 +31,7 @@ class SuperResolution(Task):
     """
 
     batch_keys: ClassVar[tuple[str, ...]] = ("lr", "hr")
+    input_keys: ClassVar[tuple[str, ...]] = ("lr",)
     branches: ClassVar[Mapping[str, str]] = {"lr": "lr", "hr": "hr"}
 
     def __init__(self, scale: int = 4, data_range: float = 1.0) -> None:

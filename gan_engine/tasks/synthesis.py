@@ -80,11 +80,27 @@ class Synthesis(Task):
                              f"got {tuple(out['noise'].shape)}")
         return out
 
+    def prepare_inputs(self, batch: Any) -> dict[str, Tensor]:
+        """``{"noise": (N, latent_dim)}`` and/or ``{"label": (N,)}``; a bare tensor is the noise."""
+        if isinstance(batch, Tensor):
+            batch = {"noise": batch}
+        if not isinstance(batch, Mapping) or not {"noise", "label"} & set(batch):
+            raise ShapeError("a synthesis prediction batch holds 'noise' (N, latent_dim) and/or, for "
+                             f"class-conditional models, 'label' (N,); got {type(batch).__name__}")
+        out = dict(batch)
+        if "noise" in out and (out["noise"].ndim != 2 or out["noise"].shape[1] != self.latent_dim):
+            raise ShapeError(f"'noise' must be (N, {self.latent_dim}) (Task.latent_dim); "
+                             f"got {tuple(out['noise'].shape)}")
+        if self.num_classes and "label" not in out:
+            raise ShapeError(f"Task.num_classes is {self.num_classes}: give integer labels 'label' (N,)")
+        return out
+
     def generator_inputs(self, batch: Mapping[str, Tensor]) -> tuple[Tensor, ...]:
-        image = batch["image"]
         z = batch.get("noise")
         if z is None:
-            z = torch.randn(image.shape[0], self.latent_dim, device=image.device, dtype=image.dtype)
+            like = batch["image"] if "image" in batch else batch["label"]
+            dtype = like.dtype if like.is_floating_point() else torch.get_default_dtype()
+            z = torch.randn(like.shape[0], self.latent_dim, device=like.device, dtype=dtype)
         return (z, batch["label"].long()) if self.num_classes else (z,)
 
     def real(self, batch: Mapping[str, Tensor]) -> Tensor:

@@ -120,11 +120,12 @@ class GANModule(L.LightningModule):
 
     def prepare(self, batch: Any) -> dict[str, Tensor]:
         """Check a raw batch with the task and normalise each of its branches."""
-        out = self.task.prepare_batch(batch)
-        for key, branch in self.task.branches.items():
-            if key in out:
-                out[key] = self._normalizer(branch).normalize(out[key])
-        return out
+        return self.normalize_batch(self.task.prepare_batch(batch))
+
+    def normalize_batch(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """A copy of ``batch`` with each key the task normalises mapped into the run's space."""
+        return {k: self._normalizer(self.task.branches[k]).normalize(v) if k in self.task.branches else v
+                for k, v in batch.items()}
 
     def _normalizer(self, branch: str) -> Normalizer:
         return cast(Normalizer, self.normalizers[branch])
@@ -309,8 +310,9 @@ class GANModule(L.LightningModule):
         return self._evaluate(batch, "test")
 
     def predict_step(self, batch: Any, batch_idx: int) -> Tensor:
-        """The generator's output in data units."""
-        return self.denormalize(self.generate(self.prepare(batch)), self.task.output_branch)
+        """The prediction from the task's inputs alone (no target needed), in data units."""
+        b = self.normalize_batch(self.task.prepare_inputs(batch))
+        return self.denormalize(self.task.predict_output(self.generate(b), b), self.task.output_branch)
 
     def on_validation_end(self) -> None:
         """Feed plateau schedules their metric (after Lightning reduced this validation's values)."""
