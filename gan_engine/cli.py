@@ -12,6 +12,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -132,6 +133,38 @@ def _validate(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- predict ------------------------------------------------------------------------------
+
+
+def _add_predict_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", required=True, metavar="CKPT", help="checkpoint (or safetensors export)")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders of images")
+    p.add_argument("--output", required=True, metavar="DIR", help="folder for the outputs (same file names)")
+    p.add_argument("--tile", type=int, default=512, metavar="N", help="tile side in input pixels (default 512)")
+    p.add_argument("--overlap", type=int, default=None, metavar="N",
+                   help="input pixels shared by neighbouring tiles (default: from the receptive field)")
+    p.add_argument("--batch-size", type=int, default=8, metavar="N", help="tiles per forward pass (default 8)")
+    p.add_argument("--device", default=None, metavar="D", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
+    p.add_argument("--precision", default=None, choices=["32", "16", "bf16"], help="numerical precision")
+
+
+def _predict(args: argparse.Namespace) -> int:
+    import gan_engine as ge
+    from gan_engine.predict_files import predict_files
+
+    if args.tile < 1 or args.batch_size < 1 or (args.overlap is not None and args.overlap < 0):
+        raise GanEngineError("--tile and --batch-size must be ≥ 1 and --overlap ≥ 0")
+    missing = [p for p in args.inputs if not Path(p).exists()]
+    if missing:
+        raise GanEngineError(f"no such file or folder: {', '.join(missing)}")
+    predictor = ge.load_predictor(args.checkpoint, device=args.device, precision=args.precision)
+    outputs = predict_files(predictor, args.inputs, args.output, tile=args.tile, overlap=args.overlap,
+                            batch_size=args.batch_size, progress=sys.stderr.isatty())
+    for path in outputs:
+        print(path)
+    return 0
+
+
 # -- plugins ------------------------------------------------------------------------------
 
 
@@ -197,6 +230,7 @@ def _config(args: argparse.Namespace) -> int:
 _VERBS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
     "train": ("train a GAN from a YAML config", _add_train_arguments, _train),
     "validate": ("evaluate a checkpoint on the validation data", _add_validate_arguments, _validate),
+    "predict": ("predict image files or folders with a trained model", _add_predict_arguments, _predict),
     "plugins": ("list every registered component by kind and origin", _add_plugins_arguments, _plugins),
     "config": ("check, show or describe configurations", _add_config_arguments, _config),
 }
@@ -204,7 +238,7 @@ _VERBS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable
 
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gan-engine", description="Train GANs on PyTorch Lightning.")
-    sub = parser.add_subparsers(dest="verb", metavar="{train,validate,plugins,config}", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="verb", metavar="{" + ",".join(_VERBS) + "}", parser_class=_Parser)
     sub.required = True
     for verb, (help_text, add_arguments, _) in _VERBS.items():
         add_arguments(sub.add_parser(verb, help=help_text, description=help_text))
@@ -236,6 +270,11 @@ def train_main(argv: Sequence[str] | None = None) -> int:
 def validate_main(argv: Sequence[str] | None = None) -> int:
     """``python -m gan_engine.validate``: the ``validate`` verb on its own."""
     return _verb_main("validate", argv)
+
+
+def predict_main(argv: Sequence[str] | None = None) -> int:
+    """``python -m gan_engine.predict``: the ``predict`` verb on its own."""
+    return _verb_main("predict", argv)
 
 
 def _run(prog: str, handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:

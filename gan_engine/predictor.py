@@ -47,10 +47,12 @@ class Predictor:
         task: the run's task (it says which inputs the generator takes).
         device: where the network runs; default: CUDA when available, else the CPU.
         precision: ``"32"``, or ``"16"`` / ``"bf16"`` autocast.
+        value_scale: raw file values per data unit, for :meth:`predict_file`; default: by dtype.
     """
 
     def __init__(self, generator: nn.Module, normalizers: Mapping[str, Normalizer], task: Task, *,
-                 device: str | torch.device | None = None, precision: Precision | str | None = None) -> None:
+                 device: str | torch.device | None = None, precision: Precision | str | None = None,
+                 value_scale: float | None = None) -> None:
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.precision = str(precision or "32")
         if self.precision not in ("32", *_AUTOCAST):
@@ -58,6 +60,8 @@ class Predictor:
         self.generator = generator.to(self.device).eval()
         self.normalizers = {k: n.to(self.device).eval() for k, n in normalizers.items()}
         self.task = task
+        #: raw file values per data unit (the run's ``Data.value_scale``); ``None``: by dtype
+        self.value_scale = value_scale
 
     # -- what the model is -----------------------------------------------------------
     @property
@@ -74,6 +78,13 @@ class Predictor:
     def out_channels(self) -> int:
         """Bands of the output."""
         return int(_attr(self.generator, "out_channels"))
+
+    @property
+    def input_bands(self) -> int:
+        """Bands of the input image (for inpainting: without the mask the task adds)."""
+        probe = {k: torch.zeros(1, 1, 1, 1) for k in self.task.input_keys}
+        extra = self.task.generator_inputs(probe)[0].shape[1] - 1
+        return self.in_channels - extra
 
     @property
     def receptive_field(self) -> int | None:
@@ -134,6 +145,23 @@ class Predictor:
         out = out[0] if single else out
         return out.numpy() if as_array else out
 
+    def predict_file(self, src: str | os.PathLike[str], dst: str | os.PathLike[str], *, tile: int = 512,
+                     overlap: int | None = None, batch_size: int = 8, progress: bool = False) -> Path:
+        """Predict an image file into ``dst`` (PNG, JPEG, TIFF, ``.npy``/``.npz``, GeoTIFF), tile by tile.
+
+        See :func:`gan_engine.predict_files.predict_file`: windowed reads and writes, values in
+        the file's own units and dtype, georeferencing kept, ``dst`` renamed into place when complete.
+        """
+        from gan_engine.predict_files import predict_file
+
+        return predict_file(self, src, dst, tile=tile, overlap=overlap, batch_size=batch_size, progress=progress)
+
+    def predict_folder(self, src: str | os.PathLike[str], dst: str | os.PathLike[str], **kwargs: Any) -> list[Path]:
+        """Predict every image under ``src`` into ``dst`` (same relative paths); every file is checked first."""
+        from gan_engine.predict_files import predict_folder
+
+        return predict_folder(self, src, dst, **kwargs)
+
     def sample(self, n: int = 1, labels: Tensor | np.ndarray | list[int] | None = None,
                seed: int | None = None) -> Tensor:
         """``n`` generated images (synthesis), with class ``labels`` for a class-conditional model."""
@@ -185,7 +213,7 @@ class Predictor:
     def grid(self, height: int, width: int, tile: int, overlap: int | None = None) -> TileGrid:
         """The tile layout for an ``(H, W)`` input (checks ``tile`` and ``overlap``)."""
         multiple = int(getattr(self.generator, "input_multiple", 1))
-        overlap = self.default_overlap() if overlap is None else overlap
+        overlap = min(self.default_overlap(), tile // 2) if overlap is None else overlap
         if tile < 1 or overlap < 0 or overlap >= tile:
             raise GanEngineError(f"need tile ≥ 1 and 0 ≤ overlap < tile; got tile={tile}, overlap={overlap}")
         tile = max(multiple, tile - tile % multiple)
@@ -265,7 +293,8 @@ def load_predictor(checkpoint: str | os.PathLike[str], device: str | torch.devic
     normalizers = load_normalizers(checkpoint)
     config = _stored_config(checkpoint, read_checkpoint)
     task = tasks.build(config.get("Task") or {"name": "super_resolution"})
-    return Predictor(generator, normalizers, task, device=device, precision=precision)
+    value_scale = (config.get("Data") or {}).get("value_scale")
+    return Predictor(generator, normalizers, task, device=device, precision=precision, value_scale=value_scale)
 
 
 def _stored_config(checkpoint: str | os.PathLike[str], read: Any) -> dict[str, Any]:

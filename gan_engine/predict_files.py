@@ -1,0 +1,302 @@
+"""Predicting files: read in windows, blend tiles on disk, write in windows, publish by renaming.
+
+Inputs: PNG, JPEG, BMP, WebP and TIFF (Pillow), ``.npy`` / ``.npz`` stacks ``(C, H, W)``, and
+GeoTIFF or any raster rasterio opens. GeoTIFF and ``.npy`` inputs are read tile by tile, and
+every output is accumulated in memory-mapped scratch files next to the destination, so a
+scene larger than memory never sits in memory whole. Values are converted to the data units
+the model was trained in (``Data.value_scale``, else 255 for 8-bit and 65535 for 16-bit files)
+and back: integer outputs are rounded and clipped to their dtype. A GeoTIFF output keeps the
+CRS, band descriptions and no-data value, with the pixel size divided by the scale; output
+pixels whose input pixel was no-data are no-data.
+
+Every input is checked (readable, band count) before anything is written, and an output is
+written under a temporary name and renamed when complete: a failed prediction never leaves
+a file that looks finished.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from gan_engine.data.files import list_images
+from gan_engine.data.io import IMAGE_SUFFIXES, ImageInfo, read_image, read_info
+from gan_engine.errors import DataError, ShapeError
+from gan_engine.tiling import run_tiled
+
+if TYPE_CHECKING:
+    from gan_engine.predictor import Predictor
+
+__all__ = ["predict_file", "predict_files", "predict_folder"]
+
+_INT_RANGE = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
+_ROWS_PER_WRITE = 256
+
+
+def _is_raster(path: Path) -> bool:
+    """GeoTIFF and other rasters go through rasterio when it is installed."""
+    if path.suffix.lower() not in (".tif", ".tiff", ".jp2", ".img", ".vrt"):
+        return False
+    try:
+        import rasterio  # noqa: F401
+    except ImportError:
+        return path.suffix.lower() not in (".tif", ".tiff")
+    return True
+
+
+@dataclass
+class _Source:
+    """An input file opened for windowed reads of ``(C, h, w)`` float32 tiles in data units."""
+
+    path: Path
+    info: ImageInfo
+    dtype: np.dtype
+    given_scale: float | None
+    read_window: Callable[[int, int, int, int], np.ndarray]
+    profile: dict[str, Any] | None = None  # rasterio profile, tags and descriptions of a raster input
+
+    @property
+    def value_scale(self) -> float:
+        """Raw values per data unit: as given, else by dtype (255, 65535, 1)."""
+        return self.given_scale or _INT_RANGE.get(self.dtype, 1.0)
+
+    def tile(self, top: int, left: int, height: int, width: int) -> dict[str, Tensor]:
+        raw = self.read_window(top, left, height, width)
+        data = raw.astype(np.float32) / self.value_scale
+        if self.info.nodata is not None:
+            data = np.where(_missing(raw, self.info.nodata), 0.0, data).astype(np.float32)
+        return {"x": torch.from_numpy(np.ascontiguousarray(data))}
+
+
+def _missing(raw: np.ndarray, nodata: float) -> np.ndarray:
+    return np.isnan(raw) if np.isnan(nodata) else raw == nodata
+
+
+def _open_source(path: Path, value_scale: float | None) -> _Source:
+    info = read_info(path)
+    if _is_raster(path):
+        import rasterio
+        from rasterio.windows import Window
+
+        with rasterio.open(path) as ds:
+            profile = {"profile": dict(ds.profile), "descriptions": ds.descriptions, "tags": ds.tags()}
+
+        def read_raster(top: int, left: int, h: int, w: int) -> np.ndarray:
+            with rasterio.open(path) as ds:
+                return np.asarray(ds.read(window=Window(left, top, w, h)))
+
+        return _Source(path, info, np.dtype(info.dtype), value_scale, read_raster, profile)
+    if path.suffix.lower() == ".npy":
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+        arr = arr[None] if arr.ndim == 2 else arr
+        return _Source(path, info, arr.dtype, value_scale,
+                       lambda t, left, h, w: np.asarray(arr[:, t:t + h, left:left + w]))
+    whole = read_image(path)  # formats without windowed reads are small enough to decode at once
+    return _Source(path, info, whole.dtype, value_scale, lambda t, left, h, w: whole[:, t:t + h, left:left + w])
+
+
+class _DiskAccumulator:
+    """Weighted tile sums in memory-mapped scratch files: memory stays flat whatever the output size."""
+
+    def __init__(self, channels: int, height: int, width: int, folder: Path) -> None:
+        self._dir = tempfile.TemporaryDirectory(prefix=".gan_engine-predict-", dir=folder)
+        root = Path(self._dir.name)
+        self.total = np.lib.format.open_memmap(root / "total.npy", "w+", np.float32, (channels, height, width))
+        self.weight = np.lib.format.open_memmap(root / "weight.npy", "w+", np.float32, (height, width))
+
+    def add(self, top: int, left: int, values: Tensor, weights: Tensor) -> None:
+        h, w = weights.shape
+        self.total[:, top:top + h, left:left + w] += (values * weights).numpy()
+        self.weight[top:top + h, left:left + w] += weights.numpy()
+
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        """Finished output rows ``[start, stop)`` as ``(C, rows, W)`` float32."""
+        return self.total[:, start:stop] / np.maximum(self.weight[start:stop], 1e-12)
+
+    def close(self) -> None:
+        del self.total, self.weight
+        self._dir.cleanup()
+
+
+def _to_dtype(values: np.ndarray, dtype: np.dtype, value_scale: float) -> np.ndarray:
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        return np.clip(np.rint(values * value_scale), info.min, info.max).astype(dtype)
+    return (values * value_scale).astype(dtype)
+
+
+@contextmanager
+def _published(dst: Path) -> Iterator[Path]:
+    """A temporary path next to ``dst``, renamed to ``dst`` only when the block completes."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{dst.stem}-", suffix=dst.suffix, dir=dst.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.replace(tmp, dst)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _write(src: _Source, acc: _DiskAccumulator, dst: Path, shape: tuple[int, int, int], scale: int) -> None:
+    height = shape[1]
+    dtype, nodata = src.dtype, src.info.nodata
+    with _published(dst) as tmp:
+        if dst.suffix.lower() in (".tif", ".tiff", ".jp2", ".img") and _is_raster(dst) and src.profile is not None:
+            _write_raster(src, acc, tmp, shape, scale, dtype)
+        elif dst.suffix.lower() == ".npy":
+            out = np.lib.format.open_memmap(tmp, "w+", dtype, shape)
+            for start in range(0, height, _ROWS_PER_WRITE):
+                stop = min(height, start + _ROWS_PER_WRITE)
+                out[:, start:stop] = _to_dtype(_masked(src, acc.rows(start, stop), start, stop, scale), dtype,
+                                               src.value_scale)
+            out.flush()
+            del out
+        else:
+            _write_whole(dst, tmp, _to_dtype(_masked(src, acc.rows(0, height), 0, height, scale), dtype,
+                                             src.value_scale), nodata)
+
+
+def _masked(src: _Source, values: np.ndarray, start: int, stop: int, scale: int) -> np.ndarray:
+    """Output rows with no-data where the input pixel under them was no-data."""
+    nodata = src.info.nodata
+    if nodata is None:
+        return values
+    top, bottom = start // scale, -(-stop // scale)
+    raw = src.read_window(top, 0, bottom - top, src.info.width)
+    missing = _missing(raw, nodata).any(axis=0).repeat(scale, 0).repeat(scale, 1)[start - top * scale:][: stop - start]
+    return np.where(missing[None], np.float32(nodata / src.value_scale), values)
+
+
+def _write_raster(src: _Source, acc: _DiskAccumulator, tmp: Path, shape: tuple[int, int, int], scale: int,
+                  dtype: np.dtype) -> None:
+    import rasterio
+    from rasterio.windows import Window
+
+    assert src.profile is not None
+    channels, height, width = shape
+    profile = dict(src.profile["profile"])
+    transform = profile.get("transform")
+    profile.update(driver="GTiff", count=channels, height=height, width=width, dtype=dtype.name)
+    if transform is not None:
+        profile["transform"] = transform * transform.scale(1 / scale, 1 / scale)
+    for key in ("blockxsize", "blockysize"):
+        profile.pop(key, None)
+    profile["tiled"] = False
+    with rasterio.open(tmp, "w", **profile) as out:
+        descriptions = src.profile["descriptions"]
+        if len(descriptions) == channels:
+            for i, text in enumerate(descriptions, start=1):
+                if text:
+                    out.set_band_description(i, text)
+        out.update_tags(**src.profile["tags"])
+        for start in range(0, height, _ROWS_PER_WRITE):
+            stop = min(height, start + _ROWS_PER_WRITE)
+            block = _to_dtype(_masked(src, acc.rows(start, stop), start, stop, scale), dtype, src.value_scale)
+            out.write(block, window=Window(0, start, width, stop - start))
+
+
+def _write_whole(dst: Path, tmp: Path, pixels: np.ndarray, nodata: float | None) -> None:
+    if dst.suffix.lower() == ".npz":
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, image=pixels)
+        return
+    from PIL import Image
+
+    channels = pixels.shape[0]
+    if channels not in (1, 3, 4) or (pixels.dtype != np.uint8 and channels != 1):
+        raise DataError(f"{dst}: {channels} bands of {pixels.dtype} cannot be written as {dst.suffix}; write .npy, "
+                        "or a GeoTIFF (pip install 'gan_engine[geo]')")
+    image = pixels[0] if channels == 1 else np.moveaxis(pixels, 0, -1)
+    fmt = {".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF"}.get(dst.suffix.lower(), None)
+    Image.fromarray(image).save(tmp, format=fmt or dst.suffix.lstrip(".").upper())
+
+
+def _check(predictor: Predictor, path: Path) -> ImageInfo:
+    """Readable and with the band count the model takes; raises naming the file."""
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        raise DataError(f"{path}: unsupported file type {path.suffix!r}; supported: "
+                        f"{', '.join(sorted(IMAGE_SUFFIXES))}")
+    if len(predictor.task.input_keys) != 1:
+        raise DataError(f"file prediction takes one input image per file; this model needs "
+                        f"{', '.join(predictor.task.input_keys)}: call predictor(image, mask=...) on arrays")
+    info = read_info(path)
+    expected = predictor.input_bands
+    if info.bands != expected:
+        raise ShapeError(f"{path}: has {info.bands} bands, but this model takes {expected} (the band count it was "
+                         "trained on)")
+    return info
+
+
+def predict_file(predictor: Predictor, src: str | os.PathLike[str], dst: str | os.PathLike[str], *,
+                 tile: int = 512, overlap: int | None = None, batch_size: int = 8, value_scale: float | None = None,
+                 progress: bool = False) -> Path:
+    """Predict one image file into ``dst`` (its suffix picks the format); returns ``dst``.
+
+    Args:
+        predictor: the model.
+        src: the input file.
+        dst: the output file; written under a temporary name, renamed when complete.
+        tile: input pixels per tile side.
+        overlap: input pixels shared by neighbouring tiles; default: from the receptive field.
+        batch_size: tiles per forward pass.
+        value_scale: raw file values per data unit; default: the run's ``Data.value_scale``, else
+            255 for 8-bit, 65535 for 16-bit and 1 for float files.
+        progress: show a progress bar over tiles.
+    """
+    src, dst = Path(src), Path(dst)
+    _check(predictor, src)
+    source = _open_source(src, value_scale if value_scale is not None else predictor.value_scale)
+    h, w, s = source.info.height, source.info.width, predictor.scale
+    grid = predictor.grid(h, w, tile, overlap)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    acc = _DiskAccumulator(predictor.out_channels, h * s, w * s, dst.parent)
+    try:
+        from gan_engine.predictor import _progress_bar
+
+        key = predictor.task.input_keys[0]
+        with _progress_bar(len(grid), progress) as bar:
+            run_tiled(lambda b: predictor.run({key: b["x"]}), source.tile, grid, acc, batch_size, bar.update)
+        _write(source, acc, dst, (predictor.out_channels, h * s, w * s), s)
+    finally:
+        acc.close()
+    return dst
+
+
+def predict_files(predictor: Predictor, sources: Iterable[str | os.PathLike[str]], output: str | os.PathLike[str],
+                  **kwargs: Any) -> list[Path]:
+    """Predict files and folders into the folder ``output`` (folders keep their layout); returns the outputs.
+
+    Every input is checked first: a bad file stops the call before any output is written.
+    """
+    jobs: list[tuple[Path, Path]] = []
+    for item in map(Path, sources):
+        if item.is_dir():
+            jobs += [(p, Path(output) / item.name / p.relative_to(item)) for p in list_images(item)]
+        else:
+            jobs.append((item, Path(output) / item.name))
+    for src, _ in jobs:
+        _check(predictor, src)
+    return [predict_file(predictor, src, dst, **kwargs) for src, dst in jobs]
+
+
+def predict_folder(predictor: Predictor, src: str | os.PathLike[str], dst: str | os.PathLike[str],
+                   **kwargs: Any) -> list[Path]:
+    """Predict every image under the folder ``src`` into ``dst``, keeping relative paths and suffixes."""
+    src, dst = Path(src), Path(dst)
+    files = list_images(src)
+    for path in files:
+        _check(predictor, path)
+    return [predict_file(predictor, p, dst / p.relative_to(src), **kwargs) for p in files]
