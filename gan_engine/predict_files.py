@@ -1,13 +1,15 @@
-"""Predicting files: read in windows, blend tiles on disk, write in windows, publish by renaming.
+"""Predicting files: read in windows, blend tiles strip by strip, write in windows, publish by renaming.
 
 Inputs: PNG, JPEG, BMP, WebP and TIFF (Pillow), ``.npy`` / ``.npz`` stacks ``(C, H, W)``, and
-GeoTIFF or any raster rasterio opens. GeoTIFF and ``.npy`` inputs are read tile by tile, and
-every output is accumulated in memory-mapped scratch files next to the destination, so a
-scene larger than memory never sits in memory whole. Values are converted to the data units
-the model was trained in (``Data.value_scale``, else 255 for 8-bit and 65535 for 16-bit files)
-and back: integer outputs are rounded and clipped to their dtype. A GeoTIFF output keeps the
-CRS, band descriptions and no-data value, with the pixel size divided by the scale; output
-pixels whose input pixel was no-data are no-data.
+GeoTIFF or any raster rasterio opens. GeoTIFF and ``.npy`` inputs are read tile by tile; the
+blended output of one strip of tile rows is kept in memory and every row that no later tile
+touches is written at once (GeoTIFF and ``.npy`` outputs, window by window), so a scene larger
+than memory never sits in memory whole: memory follows the tile size and the scene's width.
+
+Values are converted to the data units the model was trained in (``Data.value_scale``, else
+255 for 8-bit and 65535 for 16-bit files) and back: integer outputs are rounded and clipped to
+their dtype. A GeoTIFF output keeps the CRS, band descriptions and no-data value, with the
+pixel size divided by the scale; output pixels whose input pixel was no-data are no-data.
 
 Every input is checked (readable, band count) before anything is written, and an output is
 written under a temporary name and renamed when complete: a failed prediction never leaves
@@ -104,27 +106,39 @@ def _open_source(path: Path, value_scale: float | None) -> _Source:
     return _Source(path, info, whole.dtype, value_scale, lambda t, left, h, w: whole[:, t:t + h, left:left + w])
 
 
-class _DiskAccumulator:
-    """Weighted tile sums in memory-mapped scratch files: memory stays flat whatever the output size."""
+class _StripAccumulator:
+    """Weighted tile sums for one strip of tile rows; rows no later tile can touch are emitted and forgotten.
 
-    def __init__(self, channels: int, height: int, width: int, folder: Path) -> None:
-        self._dir = tempfile.TemporaryDirectory(prefix=".gan_engine-predict-", dir=folder)
-        root = Path(self._dir.name)
-        self.total = np.lib.format.open_memmap(root / "total.npy", "w+", np.float32, (channels, height, width))
-        self.weight = np.lib.format.open_memmap(root / "weight.npy", "w+", np.float32, (height, width))
+    Tiles arrive row by row (:meth:`TileGrid.boxes`), so when a tile row starts at output row
+    ``t``, every row above ``t`` is final. Memory: ``(C + 1) × strip × W`` floats, whatever the
+    scene's height.
+    """
+
+    def __init__(self, channels: int, height: int, width: int, strip: int,
+                 emit: Callable[[int, int, np.ndarray], None]) -> None:
+        self.height, self.strip, self.emit, self.base = height, min(strip, height), emit, 0
+        self.total = np.zeros((channels, self.strip, width), np.float32)
+        self.weight = np.zeros((self.strip, width), np.float32)
 
     def add(self, top: int, left: int, values: Tensor, weights: Tensor) -> None:
+        if top > self.base:
+            self._advance(top)
         h, w = weights.shape
-        self.total[:, top:top + h, left:left + w] += (values * weights).numpy()
-        self.weight[top:top + h, left:left + w] += weights.numpy()
+        rows = slice(top - self.base, top - self.base + h)
+        self.total[:, rows, left:left + w] += (values * weights).numpy()
+        self.weight[rows, left:left + w] += weights.numpy()
 
-    def rows(self, start: int, stop: int) -> np.ndarray:
-        """Finished output rows ``[start, stop)`` as ``(C, rows, W)`` float32."""
-        return self.total[:, start:stop] / np.maximum(self.weight[start:stop], 1e-12)
+    def _advance(self, top: int) -> None:
+        done = top - self.base
+        self.emit(self.base, top, self.total[:, :done] / np.maximum(self.weight[:done], 1e-12))
+        keep = self.strip - done
+        self.total[:, :keep], self.weight[:keep] = self.total[:, done:], self.weight[done:]
+        self.total[:, keep:], self.weight[keep:] = 0, 0
+        self.base = top
 
-    def close(self) -> None:
-        del self.total, self.weight
-        self._dir.cleanup()
+    def finish(self) -> None:
+        rows = self.height - self.base
+        self.emit(self.base, self.height, self.total[:, :rows] / np.maximum(self.weight[:rows], 1e-12))
 
 
 def _to_dtype(values: np.ndarray, dtype: np.dtype, value_scale: float) -> np.ndarray:
@@ -148,25 +162,6 @@ def _published(dst: Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def _write(src: _Source, acc: _DiskAccumulator, dst: Path, shape: tuple[int, int, int], scale: int) -> None:
-    height = shape[1]
-    dtype, nodata = src.dtype, src.info.nodata
-    with _published(dst) as tmp:
-        if dst.suffix.lower() in (".tif", ".tiff", ".jp2", ".img") and _is_raster(dst) and src.profile is not None:
-            _write_raster(src, acc, tmp, shape, scale, dtype)
-        elif dst.suffix.lower() == ".npy":
-            out = np.lib.format.open_memmap(tmp, "w+", dtype, shape)
-            for start in range(0, height, _ROWS_PER_WRITE):
-                stop = min(height, start + _ROWS_PER_WRITE)
-                out[:, start:stop] = _to_dtype(_masked(src, acc.rows(start, stop), start, stop, scale), dtype,
-                                               src.value_scale)
-            out.flush()
-            del out
-        else:
-            _write_whole(dst, tmp, _to_dtype(_masked(src, acc.rows(0, height), 0, height, scale), dtype,
-                                             src.value_scale), nodata)
-
-
 def _masked(src: _Source, values: np.ndarray, start: int, stop: int, scale: int) -> np.ndarray:
     """Output rows with no-data where the input pixel under them was no-data."""
     nodata = src.info.nodata
@@ -178,48 +173,103 @@ def _masked(src: _Source, values: np.ndarray, start: int, stop: int, scale: int)
     return np.where(missing[None], np.float32(nodata / src.value_scale), values)
 
 
-def _write_raster(src: _Source, acc: _DiskAccumulator, tmp: Path, shape: tuple[int, int, int], scale: int,
-                  dtype: np.dtype) -> None:
-    import rasterio
-    from rasterio.windows import Window
+class _Sink:
+    """Receives finished output rows in order, in the output dtype; ``close`` completes the file."""
 
-    assert src.profile is not None
-    channels, height, width = shape
-    profile = dict(src.profile["profile"])
-    transform = profile.get("transform")
-    profile.update(driver="GTiff", count=channels, height=height, width=width, dtype=dtype.name)
-    if transform is not None:
-        profile["transform"] = transform * transform.scale(1 / scale, 1 / scale)
-    for key in ("blockxsize", "blockysize"):
-        profile.pop(key, None)
-    profile["tiled"] = False
-    with rasterio.open(tmp, "w", **profile) as out:
+    def write(self, start: int, block: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class _RasterSink(_Sink):
+    """A GeoTIFF written window by window; CRS, tags, descriptions and no-data from the input."""
+
+    def __init__(self, src: _Source, tmp: Path, shape: tuple[int, int, int], scale: int) -> None:
+        import rasterio
+
+        assert src.profile is not None
+        channels, height, width = shape
+        profile = dict(src.profile["profile"])
+        transform = profile.get("transform")
+        profile.update(driver="GTiff", count=channels, height=height, width=width, dtype=src.dtype.name, tiled=False)
+        if transform is not None:
+            profile["transform"] = transform * transform.scale(1 / scale, 1 / scale)
+        for key in ("blockxsize", "blockysize"):
+            profile.pop(key, None)
+        self.out = rasterio.open(tmp, "w", **profile)
         descriptions = src.profile["descriptions"]
         if len(descriptions) == channels:
             for i, text in enumerate(descriptions, start=1):
                 if text:
-                    out.set_band_description(i, text)
-        out.update_tags(**src.profile["tags"])
-        for start in range(0, height, _ROWS_PER_WRITE):
-            stop = min(height, start + _ROWS_PER_WRITE)
-            block = _to_dtype(_masked(src, acc.rows(start, stop), start, stop, scale), dtype, src.value_scale)
-            out.write(block, window=Window(0, start, width, stop - start))
+                    self.out.set_band_description(i, text)
+        self.out.update_tags(**src.profile["tags"])
+
+    def write(self, start: int, block: np.ndarray) -> None:
+        from rasterio.windows import Window
+
+        self.out.write(block, window=Window(0, start, block.shape[2], block.shape[1]))
+
+    def close(self) -> None:
+        self.out.close()
 
 
-def _write_whole(dst: Path, tmp: Path, pixels: np.ndarray, nodata: float | None) -> None:
-    if dst.suffix.lower() == ".npz":
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, image=pixels)
-        return
-    from PIL import Image
+class _NpySink(_Sink):
+    """A ``.npy`` file written with plain seeks: rows of each band go straight to their place."""
 
-    channels = pixels.shape[0]
-    if channels not in (1, 3, 4) or (pixels.dtype != np.uint8 and channels != 1):
-        raise DataError(f"{dst}: {channels} bands of {pixels.dtype} cannot be written as {dst.suffix}; write .npy, "
-                        "or a GeoTIFF (pip install 'gan_engine[geo]')")
-    image = pixels[0] if channels == 1 else np.moveaxis(pixels, 0, -1)
-    fmt = {".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF"}.get(dst.suffix.lower(), None)
-    Image.fromarray(image).save(tmp, format=fmt or dst.suffix.lstrip(".").upper())
+    def __init__(self, tmp: Path, shape: tuple[int, int, int], dtype: np.dtype) -> None:
+        self.fh, self.shape, self.dtype = open(tmp, "wb"), shape, dtype
+        np.lib.format.write_array_header_1_0(self.fh, {"descr": np.lib.format.dtype_to_descr(dtype),
+                                                       "fortran_order": False, "shape": shape})
+        self.offset = self.fh.tell()
+        self.fh.truncate(self.offset + int(np.prod(shape)) * dtype.itemsize)
+
+    def write(self, start: int, block: np.ndarray) -> None:
+        _, height, width = self.shape
+        for c, band in enumerate(np.ascontiguousarray(block)):
+            self.fh.seek(self.offset + (c * height + start) * width * self.dtype.itemsize)
+            self.fh.write(band.tobytes())
+
+    def close(self) -> None:
+        self.fh.close()
+
+
+class _WholeSink(_Sink):
+    """Formats written at once (PNG, JPEG, Pillow TIFF, ``.npz``): the rows are gathered first."""
+
+    def __init__(self, dst: Path, tmp: Path, shape: tuple[int, int, int], dtype: np.dtype) -> None:
+        channels = shape[0]
+        if dst.suffix.lower() != ".npz" and (channels not in (1, 3, 4) or (dtype != np.uint8 and channels != 1)):
+            raise DataError(f"{dst}: {channels} bands of {dtype} cannot be written as {dst.suffix}; write .npy, or "
+                            "a GeoTIFF (pip install 'gan_engine[geo]')")
+        self.dst, self.tmp, self.pixels = dst, tmp, np.empty(shape, dtype)
+        self.complete = False
+
+    def write(self, start: int, block: np.ndarray) -> None:
+        self.pixels[:, start:start + block.shape[1]] = block
+        self.complete = start + block.shape[1] == self.pixels.shape[1]
+
+    def close(self) -> None:
+        if not self.complete:
+            return
+        if self.dst.suffix.lower() == ".npz":
+            with open(self.tmp, "wb") as fh:
+                np.savez_compressed(fh, image=self.pixels)
+            return
+        from PIL import Image
+
+        image = self.pixels[0] if self.pixels.shape[0] == 1 else np.moveaxis(self.pixels, 0, -1)
+        fmt = {".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF"}.get(self.dst.suffix.lower())
+        Image.fromarray(image).save(self.tmp, format=fmt or self.dst.suffix.lstrip(".").upper())
+
+
+def _sink(src: _Source, dst: Path, tmp: Path, shape: tuple[int, int, int], scale: int) -> _Sink:
+    if dst.suffix.lower() in (".tif", ".tiff", ".jp2", ".img") and _is_raster(dst) and src.profile is not None:
+        return _RasterSink(src, tmp, shape, scale)
+    if dst.suffix.lower() == ".npy":
+        return _NpySink(tmp, shape, src.dtype)
+    return _WholeSink(dst, tmp, shape, src.dtype)
 
 
 def _check(predictor: Predictor, path: Path) -> ImageInfo:
@@ -261,17 +311,22 @@ def predict_file(predictor: Predictor, src: str | os.PathLike[str], dst: str | o
     source = _open_source(src, value_scale if value_scale is not None else predictor.value_scale)
     h, w, s = source.info.height, source.info.width, predictor.scale
     grid = predictor.grid(h, w, tile, overlap)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    acc = _DiskAccumulator(predictor.out_channels, h * s, w * s, dst.parent)
-    try:
-        from gan_engine.predictor import _progress_bar
+    shape = (predictor.out_channels, h * s, w * s)
+    key = predictor.task.input_keys[0]
+    from gan_engine.predictor import _progress_bar
 
-        key = predictor.task.input_keys[0]
-        with _progress_bar(len(grid), progress) as bar:
-            run_tiled(lambda b: predictor.run({key: b["x"]}), source.tile, grid, acc, batch_size, bar.update)
-        _write(source, acc, dst, (predictor.out_channels, h * s, w * s), s)
-    finally:
-        acc.close()
+    with _published(dst) as tmp:
+        sink = _sink(source, dst, tmp, shape, s)
+        try:
+            def emit(start: int, stop: int, values: np.ndarray) -> None:
+                sink.write(start, _to_dtype(_masked(source, values, start, stop, s), source.dtype, source.value_scale))
+
+            acc = _StripAccumulator(shape[0], shape[1], shape[2], min(grid.tile, h) * s, emit)
+            with _progress_bar(len(grid), progress) as bar:
+                run_tiled(lambda b: predictor.run({key: b["x"]}), source.tile, grid, acc, batch_size, bar.update)
+            acc.finish()
+        finally:
+            sink.close()
     return dst
 
 
