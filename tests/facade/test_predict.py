@@ -135,3 +135,14 @@ def test_synthesis_samples_with_labels(tmp_path: Path) -> None:
     assert a.shape == (3, 3, 16, 16) and torch.equal(a, b)
     with pytest.raises(ge.GanEngineError, match="sample"):
         predictor(torch.rand(3, 16, 16))
+
+
+def test_bf16_autocast_stays_close_to_float32_and_returns_float32(sr_checkpoint: Path) -> None:
+    full = ge.load_predictor(sr_checkpoint, device="cpu")
+    half = ge.load_predictor(sr_checkpoint, device="cpu", precision="bf16")
+    x = torch.rand(4, 16, 16) * 3000
+    a, b = full(x), half(x)
+    assert b.dtype == torch.float32
+    assert float((a - b).abs().max() / a.abs().max()) < 0.05
+    with pytest.raises(ge.GanEngineError, match="precision must be"):
+        ge.load_predictor(sr_checkpoint, device="cpu", precision="fp8")
