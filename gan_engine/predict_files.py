@@ -344,7 +344,18 @@ def predict_files(predictor: Predictor, sources: Iterable[str | os.PathLike[str]
             jobs.append((item, Path(output) / item.name))
     for src, _ in jobs:
         _check(predictor, src)
-    return [predict_file(predictor, src, dst, **kwargs) for src, dst in jobs]
+    return _run_jobs(predictor, jobs, kwargs)
+
+
+def _run_jobs(predictor: Predictor, jobs: list[tuple[Path, Path]], kwargs: dict[str, Any]) -> list[Path]:
+    from gan_engine.predictor import _progress_bar
+
+    outputs = []
+    with _progress_bar(len(jobs), bool(kwargs.get("progress")) and len(jobs) > 1, unit="file") as bar:
+        for src, dst in jobs:
+            outputs.append(predict_file(predictor, src, dst, **kwargs))
+            bar.update(1)
+    return outputs
 
 
 def predict_folder(predictor: Predictor, src: str | os.PathLike[str], dst: str | os.PathLike[str],
@@ -354,4 +365,4 @@ def predict_folder(predictor: Predictor, src: str | os.PathLike[str], dst: str |
     files = list_images(src)
     for path in files:
         _check(predictor, path)
-    return [predict_file(predictor, p, dst / p.relative_to(src), **kwargs) for p in files]
+    return _run_jobs(predictor, [(p, dst / p.relative_to(src)) for p in files], kwargs)

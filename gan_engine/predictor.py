@@ -265,12 +265,12 @@ class _NoBar:
         pass
 
 
-def _progress_bar(total: int, show: bool) -> Any:
+def _progress_bar(total: int, show: bool, unit: str = "tile") -> Any:
     if not show:
         return _NoBar()
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, unit="tile", leave=False)
+    return tqdm(total=total, unit=unit, leave=unit == "file")
 
 
 def load_predictor(checkpoint: str | os.PathLike[str], device: str | torch.device | None = None,
