@@ -46,16 +46,19 @@ from gan_engine.registry import (
 
 if TYPE_CHECKING:
     from gan_engine.api import FitResult, fit, validate
+    from gan_engine.export import export
     from gan_engine.inference import load_generator
     from gan_engine.training.module import GANModule
 
-# Names whose modules import Lightning: loaded on first attribute access (PEP 562).
+# Names whose modules import Lightning (or, for ``export``, its optional packages on use):
+# loaded on first attribute access (PEP 562).
 _LAZY = {
     "GANModule": "gan_engine.training.module",
     "FitResult": "gan_engine.api",
     "fit": "gan_engine.api",
     "validate": "gan_engine.api",
     "load_generator": "gan_engine.inference",
+    "export": "gan_engine.export",
 }
 
 
@@ -90,6 +93,7 @@ __all__ = [
     "config_schema",
     "datamodules",
     "discriminators",
+    "export",
     "fit",
     "generators",
     "load_config",
