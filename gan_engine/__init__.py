@@ -46,11 +46,13 @@ from gan_engine.registry import (
 
 if TYPE_CHECKING:
     from gan_engine.api import FitResult, fit, validate
+    from gan_engine.export import export
     from gan_engine.inference import load_generator
     from gan_engine.predictor import Predictor, load_predictor
     from gan_engine.training.module import GANModule
 
-# Names whose modules import Lightning: loaded on first attribute access (PEP 562).
+# Names whose modules import Lightning (or, for ``export``, its optional packages on use):
+# loaded on first attribute access (PEP 562).
 _LAZY = {
     "GANModule": "gan_engine.training.module",
     "FitResult": "gan_engine.api",
@@ -59,6 +61,7 @@ _LAZY = {
     "load_generator": "gan_engine.inference",
     "Predictor": "gan_engine.predictor",
     "load_predictor": "gan_engine.predictor",
+    "export": "gan_engine.export",
 }
 
 
@@ -94,6 +97,7 @@ __all__ = [
     "config_schema",
     "datamodules",
     "discriminators",
+    "export",
     "fit",
     "generators",
     "load_config",

@@ -1,4 +1,4 @@
-"""The ``gan-engine`` command line: ``train``, ``validate``, ``plugins`` and ``config``.
+"""The ``gan-engine`` command line: ``train``, ``validate``, ``export``, ``plugins`` and ``config``.
 
 ``python -m gan_engine.train`` and ``python -m gan_engine.validate`` are the first two verbs.
 Bad input (an invalid config, a missing file, an unknown flag, a corrupt checkpoint) ends
@@ -165,6 +165,27 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- export -------------------------------------------------------------------------------
+
+
+def _add_export_arguments(p: argparse.ArgumentParser) -> None:
+    from gan_engine.export import FORMATS
+
+    p.add_argument("--checkpoint", required=True, metavar="CKPT", help="checkpoint (.ckpt) or safetensors export")
+    p.add_argument("--format", required=True, choices=FORMATS, help="file format to write")
+    p.add_argument("--output", required=True, metavar="PATH", help="file to write (its folder is created)")
+    p.add_argument("--no-ema", action="store_true", help="export the trained weights, not their moving average")
+    p.add_argument("--opset", type=int, default=17, metavar="N", help="ONNX opset version (default 17)")
+
+
+def _export(args: argparse.Namespace) -> int:
+    import gan_engine as ge
+
+    path = ge.export(args.checkpoint, args.output, args.format, ema=not args.no_ema, opset=args.opset)
+    print(f"wrote {path} ({args.format}, {path.stat().st_size} bytes)")
+    return 0
+
+
 # -- plugins ------------------------------------------------------------------------------
 
 
@@ -231,6 +252,7 @@ _VERBS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable
     "train": ("train a GAN from a YAML config", _add_train_arguments, _train),
     "validate": ("evaluate a checkpoint on the validation data", _add_validate_arguments, _validate),
     "predict": ("predict image files or folders with a trained model", _add_predict_arguments, _predict),
+    "export": ("write a checkpoint's generator as ONNX, TorchScript or safetensors", _add_export_arguments, _export),
     "plugins": ("list every registered component by kind and origin", _add_plugins_arguments, _plugins),
     "config": ("check, show or describe configurations", _add_config_arguments, _config),
 }

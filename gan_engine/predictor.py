@@ -26,9 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gan_engine.data_units import DataUnitsModel, input_bands
 from gan_engine.errors import GanEngineError, ShapeError
 from gan_engine.normalizers.base import Normalizer
-from gan_engine.registry import tasks
 from gan_engine.tasks.base import Task
 from gan_engine.tiling import TensorAccumulator, TileGrid, run_tiled, tile_inputs
 
@@ -60,6 +60,9 @@ class Predictor:
         self.generator = generator.to(self.device).eval()
         self.normalizers = {k: n.to(self.device).eval() for k, n in normalizers.items()}
         self.task = task
+        latent = getattr(generator, "input_kind", "image") == "latent"
+        keys = (("noise", "label") if getattr(task, "num_classes", 0) else ("noise",)) if latent else task.input_keys
+        self.model = DataUnitsModel(self.generator, self.normalizers, task, tuple(keys)).eval()
         #: raw file values per data unit (the run's ``Data.value_scale``); ``None``: by dtype
         self.value_scale = value_scale
 
@@ -82,9 +85,7 @@ class Predictor:
     @property
     def input_bands(self) -> int:
         """Bands of the input image (for inpainting: without the mask the task adds)."""
-        probe = {k: torch.zeros(1, 1, 1, 1) for k in self.task.input_keys}
-        extra = self.task.generator_inputs(probe)[0].shape[1] - 1
-        return self.in_channels - extra
+        return input_bands(self.generator, self.task)
 
     @property
     def receptive_field(self) -> int | None:
@@ -100,22 +101,24 @@ class Predictor:
     # -- running -----------------------------------------------------------------------
     @torch.no_grad()
     def run(self, inputs: Mapping[str, Tensor]) -> Tensor:
-        """The prediction for a batch of inputs ``{key: (N, C, H, W)}`` in data units (on the device)."""
+        """The prediction for a batch of inputs ``{key: (N, C, H, W)}`` in data units (on the device).
+
+        The computation is :class:`~gan_engine.data_units.DataUnitsModel`, the graph the exports
+        hold; here inputs are first padded to the generator's ``input_multiple`` and the output
+        cropped back.
+        """
         batch = {k: v.to(self.device, torch.float32 if v.is_floating_point() else v.dtype) for k, v in inputs.items()}
-        b = {k: self.normalizers[self.task.branches[k]].normalize(v) if k in self.task.branches else v
-             for k, v in batch.items()}
         multiple = int(getattr(self.generator, "input_multiple", 1))
-        padded = {k: _pad_to(v, multiple) if v.ndim == 4 else v for k, v in b.items()}
+        padded = {k: _pad_to(v, multiple) if v.ndim == 4 else v for k, v in batch.items()}
         autocast = (torch.autocast(self.device.type, dtype=_AUTOCAST[self.precision])
                     if self.precision in _AUTOCAST else nullcontext())
         with autocast:
-            fake = self.generator(*self.task.generator_inputs(padded)).float()
-        images = [v for v in b.values() if v.ndim == 4]
+            out = self.model(*(padded[k] for k in self.model.keys)).float()
+        images = [v for v in batch.values() if v.ndim == 4]
         if images:  # undo the padding
             height, width = images[0].shape[-2:]
-            fake = fake[..., : height * self.scale, : width * self.scale]
-        fake = self.task.predict_output(fake, b)
-        return self.normalizers[self.task.output_branch].denormalize(fake)
+            out = out[..., : height * self.scale, : width * self.scale]
+        return out
 
     def __call__(self, x: Tensor | np.ndarray, mask: Tensor | np.ndarray | None = None, *, tile: int | None = None,
                  overlap: int | None = None, batch_size: int = 8, progress: bool = False) -> Tensor | np.ndarray:
@@ -173,7 +176,7 @@ class Predictor:
         batch: dict[str, Tensor] = {"noise": noise}
         if labels is not None:
             batch["label"] = torch.as_tensor(np.asarray(labels), dtype=torch.long).reshape(n)
-        return self.run(self.task.prepare_inputs(batch)).cpu()
+        return self.run({k: v for k, v in self.task.prepare_inputs(batch).items() if k in self.model.keys}).cpu()
 
     def _inputs(self, x: Any, mask: Any) -> tuple[dict[str, Tensor], bool, bool]:
         keys = self.task.input_keys
@@ -286,21 +289,9 @@ def load_predictor(checkpoint: str | os.PathLike[str], device: str | torch.devic
     Raises:
         CheckpointError: missing, corrupt or foreign file, or weights that do not fit its config.
     """
-    from gan_engine.checkpoint import read_checkpoint
-    from gan_engine.inference import load_generator, load_normalizers
+    from gan_engine.inference import _read, generator_of, normalizers_of, task_of
 
-    generator = load_generator(checkpoint, ema=ema)
-    normalizers = load_normalizers(checkpoint)
-    config = _stored_config(checkpoint, read_checkpoint)
-    task = tasks.build(config.get("Task") or {"name": "super_resolution"})
-    value_scale = (config.get("Data") or {}).get("value_scale")
-    return Predictor(generator, normalizers, task, device=device, precision=precision, value_scale=value_scale)
-
-
-def _stored_config(checkpoint: str | os.PathLike[str], read: Any) -> dict[str, Any]:
-    path = Path(checkpoint)
-    if path.suffix == ".safetensors":
-        from gan_engine.export import read_safetensors  # type: ignore[import-not-found,unused-ignore]
-
-        return dict(read_safetensors(path)["gan_engine"]["config"])
-    return dict(read(path, "cpu")["gan_engine"]["config"])
+    ckpt = _read(checkpoint, "cpu")
+    value_scale = (ckpt["gan_engine"]["config"].get("Data") or {}).get("value_scale")
+    return Predictor(generator_of(ckpt, checkpoint, ema=ema), normalizers_of(ckpt, checkpoint),
+                     task_of(ckpt, checkpoint), device=device, precision=precision, value_scale=value_scale)

@@ -110,7 +110,7 @@ class Task(ABC):
         return dict(batch)
 
     def predict_output(self, fake: Tensor, batch: Mapping[str, Tensor]) -> Tensor:
-        """The prediction made of the generator's output (inpainting keeps the known pixels)."""
+        """The prediction made of the generator's output, both in data units (inpainting keeps the known pixels)."""
         return fake
 
     @abstractmethod

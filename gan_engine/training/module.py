@@ -311,8 +311,9 @@ class GANModule(L.LightningModule):
 
     def predict_step(self, batch: Any, batch_idx: int) -> Tensor:
         """The prediction from the task's inputs alone (no target needed), in data units."""
-        b = self.normalize_batch(self.task.prepare_inputs(batch))
-        return self.denormalize(self.task.predict_output(self.generate(b), b), self.task.output_branch)
+        raw = self.task.prepare_inputs(batch)
+        fake = self.denormalize(self.generate(self.normalize_batch(raw)), self.task.output_branch)
+        return self.task.predict_output(fake, raw)
 
     def on_validation_end(self) -> None:
         """Feed plateau schedules their metric (after Lightning reduced this validation's values)."""

@@ -8,9 +8,9 @@ PUBLIC = {
     "__version__", "generators", "discriminators", "losses", "normalizers", "callbacks", "tasks", "datamodules",
     "load_config", "config_schema", "Config", "ComponentSpec", "Registry",
     "GanEngineError", "ConfigError", "RegistryError", "PluginError", "ShapeError", "CheckpointError",
-    "RunLockedError", "DataError", "fit", "validate", "FitResult", "GANModule", "load_generator",
+    "RunLockedError", "DataError", "fit", "validate", "FitResult", "GANModule", "load_generator", "export",
 }
-LAZY = {"fit", "validate", "FitResult", "GANModule", "load_generator"}
+LAZY = {"fit", "validate", "FitResult", "GANModule", "load_generator", "export"}
 
 
 def test_every_public_name_is_exported() -> None:
