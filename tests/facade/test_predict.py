@@ -146,3 +146,10 @@ def test_bf16_autocast_stays_close_to_float32_and_returns_float32(sr_checkpoint:
     assert float((a - b).abs().max() / a.abs().max()) < 0.05
     with pytest.raises(ge.GanEngineError, match="precision must be"):
         ge.load_predictor(sr_checkpoint, device="cpu", precision="fp8")
+
+
+def test_a_safetensors_export_loads_as_the_same_predictor(sr_checkpoint: Path, tmp_path: Path) -> None:
+    exported = ge.export(sr_checkpoint, tmp_path / "model.safetensors", format="safetensors")
+    x = torch.rand(4, 12, 12) * 3000
+    torch.testing.assert_close(ge.load_predictor(exported, device="cpu")(x),
+                               ge.load_predictor(sr_checkpoint, device="cpu")(x))
