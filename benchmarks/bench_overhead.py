@@ -42,12 +42,22 @@ PHASES = ("adversarial", "pretraining")
 # -- the two sides (each runs in its own process) ------------------------------------------
 
 
+#: Network and batch sizes: the quickstart's, and a tiny one where an iteration takes milliseconds, as on a GPU
+#: (there the framework's fixed cost per iteration is what a user pays).
+SIZES: dict[str, dict[str, Any]] = {
+    "quickstart": {"Data.batch_size": 8, "Data.hr_size": 64},
+    "tiny": {"Data.batch_size": 4, "Data.hr_size": 32, "Generator.n_channels": 8, "Generator.n_blocks": 1,
+             "Discriminator.base_channels": 8},
+}
+_SIZE = ["quickstart"]  # the worker's size, set from --size
+
+
 def _settings(phase: str, total: int) -> dict[str, Any]:
     """Config overrides shared by both sides; the plain loop reads the same resolved config."""
     return {
         "Training.max_steps": total, "Training.pretrain_steps": total - 1 if phase == "pretraining" else 0,
         "Losses.adversarial.ramp.steps": 0, "Training.EMA.enabled": False,
-        "Data.train_size": 256, "Data.batch_size": 8, "Data.bands": 4, "Data.hr_size": 64,
+        "Data.train_size": 256, "Data.bands": 4, **SIZES[_SIZE[0]],
     }
 
 
@@ -172,7 +182,7 @@ def _measure(side: str, phase: str, args: argparse.Namespace) -> float:
            "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads),
            "GAN_ENGINE_DISABLE_PLUGIN_AUTOLOAD": "1", "PYTHONWARNINGS": "ignore"}
     cmd = [sys.executable, __file__, "--worker", side, "--phase", phase, "--warmup", str(args.warmup),
-           "--iterations", str(args.iterations), "--threads", str(args.threads)]
+           "--iterations", str(args.iterations), "--threads", str(args.threads), "--size", args.size]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"the {side} worker failed:\n{done.stderr[-3000:]}")
@@ -214,9 +224,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=10, help="iterations run before timing")
     p.add_argument("--iterations", type=int, default=40, help="timed iterations per process")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads on both sides")
+    p.add_argument("--size", choices=tuple(SIZES), default="quickstart", help="network and batch sizes")
     p.add_argument("--out", type=Path, help="write the JSON result here as well")
     p.add_argument("--worker", choices=("plain", "fit"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    _SIZE[0] = args.size
     if args.worker:
         import torch
 
@@ -228,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     phases = PHASES if args.phase == "both" else (args.phase,)
     started = time.time()
     result = {"benchmark": "fit overhead vs a plain PyTorch loop", "environment": _environment(args),
-              "method": {"pairs": args.pairs, "warmup": args.warmup, "iterations": args.iterations,
+              "method": {"size": args.size, "pairs": args.pairs, "warmup": args.warmup, "iterations": args.iterations,
                          "statistic": "median s/iteration per process; median of per-pair fit/plain ratios"},
               "phases": {phase: _phase_result(phase, args) for phase in phases}}
     result["wall_s"] = round(time.time() - started, 1)

@@ -153,6 +153,8 @@ class TrainingConfig:
     g_update_interval: int = _f(1, "Update the generator every n adversarial iterations (critic-style training).", ge=1)
     precision: Literal["32", "16", "bf16"] = _f("32", "Numerical precision: 32, or 16 / bf16 mixed precision.")
     accumulate_grad_batches: int = _f(1, "Accumulate gradients over k batches per update.", ge=1)
+    channels_last: bool = _f(False, "Keep networks and image batches in channels-last memory format (faster "
+                             "convolutions on recent GPUs, especially with mixed precision).")
     manual_optimization: bool = _f(True, "Must be true: GANs in Lightning 2 use manual optimisation.")
     label_smoothing: float = _f(0.0, "One-sided label smoothing: real targets become 1 - value.", ge=0.0, lt=0.5)
     Stability: StabilityConfig = _f(StabilityConfig(), "Clipping, penalties and non-finite loss policy.")

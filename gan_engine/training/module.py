@@ -89,6 +89,10 @@ class GANModule(L.LightningModule):
         self.task: Task = tasks.build(c.Task.name, **c.Task.params)
         self.generator: nn.Module = generators.build(c.Generator.name, **c.Generator.params)
         self.discriminator: nn.Module = discriminators.build(c.Discriminator.name, **c.Discriminator.params)
+        self._memory_format = torch.channels_last if c.Training.channels_last else torch.contiguous_format
+        if c.Training.channels_last:
+            self.generator.to(memory_format=torch.channels_last)
+            self.discriminator.to(memory_format=torch.channels_last)
         self.normalizers = build_normalizers(c)
         self.content_losses, self.content_weights = build_content_losses(c)
         self.adversarial = losses.build(c.Losses.adversarial.name, **c.Losses.adversarial.params)
@@ -192,7 +196,7 @@ class GANModule(L.LightningModule):
         self._pending.append(MicroBatch(self.prepare(batch)))
         if len(self._pending) < self.cfg.Training.accumulate_grad_batches:
             return {}
-        micro, self._pending = [MicroBatch({k: v.to(self.device) for k, v in m.batch.items()})
+        micro, self._pending = [MicroBatch({k: self._on_device(v) for k, v in m.batch.items()})
                                 for m in self._pending], []
         plan = self._plan()
         if len(micro) == 1 and plan.generator_step:
@@ -201,6 +205,10 @@ class GANModule(L.LightningModule):
         r = regularizer_phase(self, micro) if plan.regularizer_step else None
         g = generator_phase(self, micro, plan.adversarial_weight, plan.pretraining) if plan.generator_step else None
         return self._finish_iteration(plan, micro, d, r, g)
+
+    def _on_device(self, x: Tensor) -> Tensor:
+        """A batch tensor on the module's device, images in the networks' memory format."""
+        return x.to(self.device, memory_format=self._memory_format) if x.ndim == 4 else x.to(self.device)
 
     def _plan(self) -> IterationPlan:
         t, adv = self.cfg.Training, self.cfg.Losses.adversarial
@@ -231,14 +239,13 @@ class GANModule(L.LightningModule):
         return out
 
     def _log_iteration(self, plan: IterationPlan, terms: dict[str, Tensor], batch_size: int) -> None:
-        # Python numbers are logged as CPU tensors: Lightning would copy them to the GPU, a synchronising copy.
-        self.log("train/adv_weight", torch.tensor(plan.adversarial_weight), on_step=True, on_epoch=False,
-                 batch_size=batch_size)
-        if not is_logging_step(self.trainer):
+        if not is_logging_step(self.trainer):  # nothing is written between logging steps: nothing to log
             return
         self.log_dict({f"train/{k}": v for k, v in terms.items()}, on_step=True, on_epoch=False, sync_dist=True,
                       batch_size=batch_size)
-        scalars = {"train/nonfinite_skipped": float(self.nonfinite.check()["skipped"])}
+        # Python numbers are logged as CPU tensors: Lightning would copy them to the GPU, a synchronising copy.
+        scalars = {"train/adv_weight": plan.adversarial_weight,
+                   "train/nonfinite_skipped": float(self.nonfinite.check()["skipped"])}
         if self.cfg.Callbacks.lr_monitor:
             scalars.update({f"lr/{n}": float(self.optimizer_of(n).param_groups[0]["lr"])
                             for n in ("generator", "discriminator")})
