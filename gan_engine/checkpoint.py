@@ -12,6 +12,7 @@ module imports torch only (no Lightning).
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import pickle
@@ -198,3 +199,59 @@ def newest_checkpoint(folder: str | os.PathLike[str], *, warn: bool = True) -> t
         if best is None or rank > best[0]:
             best = (rank, path)
     return (best[1], best[0][0]) if best is not None else None
+
+
+# -- safetensors exports ------------------------------------------------------------------
+
+#: ``format`` entry of a safetensors export's metadata, and the layout version written.
+SAFETENSORS_FORMAT = "gan_engine-safetensors"
+SAFETENSORS_VERSION = 1
+
+
+def read_safetensors(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """A safetensors export as a checkpoint: ``{"state_dict": {...}, "gan_engine": {"config", "iteration"}}``.
+
+    The ``state_dict`` holds the ``generator.*`` and ``normalizers.<branch>.*`` tensors; code
+    that rebuilds networks from a checkpoint (:func:`~gan_engine.inference.generator_of`,
+    :func:`~gan_engine.checkpoint.submodule_state`) takes the result as it is. Only tensors and
+    a JSON header are read: nothing is unpickled.
+
+    Raises:
+        CheckpointError: the file is missing, corrupt, not a gan_engine export, or written by a
+            newer layout.
+    """
+    p = pathlib.Path(path)
+    if not p.is_file():
+        raise CheckpointError(f"no safetensors export at {p}: the file does not exist. Check the path, or write "
+                              "one with ge.export(checkpoint, path, format='safetensors')")
+    try:
+        import safetensors
+    except ImportError as exc:
+        raise CheckpointError(f"reading {p} needs the package 'safetensors', which is not installed: "
+                              "pip install 'gan_engine[export]'") from exc
+    try:
+        with safetensors.safe_open(str(p), framework="pt", device="cpu") as f:
+            metadata = f.metadata() or {}
+            state = {k: f.get_tensor(k).to(map_location) for k in f.keys()}
+    except (safetensors.SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{p} ({p.stat().st_size} bytes) is truncated or corrupt and cannot be read as "
+                              f"safetensors ({type(exc).__name__}: {exc}); export it again") from exc
+    return {"state_dict": state, "gan_engine": _export_info(metadata, p)}
+
+
+def _export_info(metadata: dict[str, str], p: pathlib.Path) -> dict[str, Any]:
+    if metadata.get("format") != SAFETENSORS_FORMAT:
+        raise CheckpointError(f"{p} is a safetensors file but not a gan_engine export (metadata format "
+                              f"{metadata.get('format')!r}, expected {SAFETENSORS_FORMAT!r}); write one with "
+                              "ge.export(checkpoint, path, format='safetensors')")
+    try:
+        version, config = int(metadata.get("format_version", "")), json.loads(metadata.get("config", ""))
+        iteration = int(metadata.get("iteration", "0"))
+    except ValueError as exc:
+        raise CheckpointError(f"the metadata of {p} is damaged ({exc}); export it again") from exc
+    if version > SAFETENSORS_VERSION:
+        raise CheckpointError(f"{p} has export layout {version}; this gan_engine reads layout "
+                              f"{SAFETENSORS_VERSION} at most: upgrade gan_engine")
+    if not isinstance(config, dict):
+        raise CheckpointError(f"the config stored in {p} is not a mapping; export it again")
+    return {"config": config, "iteration": iteration}

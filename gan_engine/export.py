@@ -38,6 +38,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from gan_engine.checkpoint import SAFETENSORS_FORMAT, SAFETENSORS_VERSION, read_safetensors
 from gan_engine.data_units import (
     DataUnitsModel,
     Signature,
@@ -46,7 +47,7 @@ from gan_engine.data_units import (
     sample_inputs,
     signature_of,
 )
-from gan_engine.errors import CheckpointError, GanEngineError, did_you_mean
+from gan_engine.errors import GanEngineError, did_you_mean
 from gan_engine.inference import _read, generator_of, normalizers_of, task_of
 from gan_engine.normalizers.base import Normalizer
 from gan_engine.tasks.base import Task
@@ -55,9 +56,6 @@ __all__ = ["FORMATS", "SAFETENSORS_FORMAT", "TOLERANCE", "export", "read_safeten
 
 #: The formats :func:`export` writes.
 FORMATS = ("onnx", "torchscript", "safetensors")
-#: ``format`` entry of a safetensors export's metadata, and the layout version written.
-SAFETENSORS_FORMAT = "gan_engine-safetensors"
-SAFETENSORS_VERSION = 1
 #: Largest difference allowed between a written graph and PyTorch, scaled by the output's
 #: largest magnitude when that exceeds 1 (data in digital numbers).
 TOLERANCE = 1e-4
@@ -239,51 +237,6 @@ _WRITERS: dict[str, Callable[[_Source, pathlib.Path, int], None]] = {
 
 
 # -- reading safetensors ------------------------------------------------------------------
-
-
-def read_safetensors(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """A safetensors export as a checkpoint: ``{"state_dict": {...}, "gan_engine": {"config", "iteration"}}``.
-
-    The ``state_dict`` holds the ``generator.*`` and ``normalizers.<branch>.*`` tensors; code
-    that rebuilds networks from a checkpoint (:func:`~gan_engine.inference.generator_of`,
-    :func:`~gan_engine.checkpoint.submodule_state`) takes the result as it is. Only tensors and
-    a JSON header are read: nothing is unpickled.
-
-    Raises:
-        CheckpointError: the file is missing, corrupt, not a gan_engine export, or written by a
-            newer layout.
-    """
-    p = pathlib.Path(path)
-    if not p.is_file():
-        raise CheckpointError(f"no safetensors export at {p}: the file does not exist. Check the path, or write "
-                              "one with ge.export(checkpoint, path, format='safetensors')")
-    safetensors = _require("safetensors")
-    try:
-        with safetensors.safe_open(str(p), framework="pt", device="cpu") as f:
-            metadata = f.metadata() or {}
-            state = {k: f.get_tensor(k).to(map_location) for k in f.keys()}
-    except (safetensors.SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"{p} ({p.stat().st_size} bytes) is truncated or corrupt and cannot be read as "
-                              f"safetensors ({type(exc).__name__}: {exc}); export it again") from exc
-    return {"state_dict": state, "gan_engine": _export_info(metadata, p)}
-
-
-def _export_info(metadata: dict[str, str], p: pathlib.Path) -> dict[str, Any]:
-    if metadata.get("format") != SAFETENSORS_FORMAT:
-        raise CheckpointError(f"{p} is a safetensors file but not a gan_engine export (metadata format "
-                              f"{metadata.get('format')!r}, expected {SAFETENSORS_FORMAT!r}); write one with "
-                              "ge.export(checkpoint, path, format='safetensors')")
-    try:
-        version, config = int(metadata.get("format_version", "")), json.loads(metadata.get("config", ""))
-        iteration = int(metadata.get("iteration", "0"))
-    except ValueError as exc:
-        raise CheckpointError(f"the metadata of {p} is damaged ({exc}); export it again") from exc
-    if version > SAFETENSORS_VERSION:
-        raise CheckpointError(f"{p} has export layout {version}; this gan_engine reads layout "
-                              f"{SAFETENSORS_VERSION} at most: upgrade gan_engine")
-    if not isinstance(config, dict):
-        raise CheckpointError(f"the config stored in {p} is not a mapping; export it again")
-    return {"config": config, "iteration": iteration}
 
 
 class _CallableModule(types.ModuleType):

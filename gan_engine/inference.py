@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from gan_engine.checkpoint import check_compatible, ema_shadow, read_checkpoint, submodule_state
+from gan_engine.checkpoint import check_compatible, ema_shadow, read_checkpoint, read_safetensors, submodule_state
 from gan_engine.errors import CheckpointError, GanEngineError
 from gan_engine.normalizers.base import Normalizer
 from gan_engine.registry import generators, normalizers, tasks
@@ -30,8 +30,6 @@ __all__ = ["generator_of", "load_generator", "load_normalizers", "normalizers_of
 def _read(path: str | os.PathLike[str], map_location: str | torch.device) -> dict[str, Any]:
     """A ``.ckpt`` checkpoint, or a safetensors export in the same shape (``state_dict`` and ``gan_engine``)."""
     if pathlib.Path(path).suffix.lower() == ".safetensors":
-        from gan_engine.export import read_safetensors
-
         return read_safetensors(path, map_location)
     return read_checkpoint(path, map_location)
 

@@ -33,7 +33,7 @@ from torch import Tensor
 from gan_engine.data.files import list_images
 from gan_engine.data.io import IMAGE_SUFFIXES, ImageInfo, read_image, read_info
 from gan_engine.errors import DataError, ShapeError
-from gan_engine.tiling import run_tiled
+from gan_engine.tiling import progress_bar, run_tiled
 
 if TYPE_CHECKING:
     from gan_engine.predictor import Predictor
@@ -313,8 +313,6 @@ def predict_file(predictor: Predictor, src: str | os.PathLike[str], dst: str | o
     grid = predictor.grid(h, w, tile, overlap)
     shape = (predictor.out_channels, h * s, w * s)
     key = predictor.task.input_keys[0]
-    from gan_engine.predictor import _progress_bar
-
     with _published(dst) as tmp:
         sink = _sink(source, dst, tmp, shape, s)
         try:
@@ -322,7 +320,7 @@ def predict_file(predictor: Predictor, src: str | os.PathLike[str], dst: str | o
                 sink.write(start, _to_dtype(_masked(source, values, start, stop, s), source.dtype, source.value_scale))
 
             acc = _StripAccumulator(shape[0], shape[1], shape[2], min(grid.tile, h) * s, emit)
-            with _progress_bar(len(grid), progress) as bar:
+            with progress_bar(len(grid), progress) as bar:
                 run_tiled(lambda b: predictor.run({key: b["x"]}), source.tile, grid, acc, batch_size, bar.update)
             acc.finish()
         finally:
@@ -348,10 +346,8 @@ def predict_files(predictor: Predictor, sources: Iterable[str | os.PathLike[str]
 
 
 def _run_jobs(predictor: Predictor, jobs: list[tuple[Path, Path]], kwargs: dict[str, Any]) -> list[Path]:
-    from gan_engine.predictor import _progress_bar
-
     outputs = []
-    with _progress_bar(len(jobs), bool(kwargs.get("progress")) and len(jobs) > 1, unit="file") as bar:
+    with progress_bar(len(jobs), bool(kwargs.get("progress")) and len(jobs) > 1, unit="file") as bar:
         for src, dst in jobs:
             outputs.append(predict_file(predictor, src, dst, **kwargs))
             bar.update(1)

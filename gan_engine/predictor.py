@@ -30,7 +30,7 @@ from gan_engine.data_units import DataUnitsModel, input_bands
 from gan_engine.errors import GanEngineError, ShapeError
 from gan_engine.normalizers.base import Normalizer
 from gan_engine.tasks.base import Task
-from gan_engine.tiling import TensorAccumulator, TileGrid, run_tiled, tile_inputs
+from gan_engine.tiling import TensorAccumulator, TileGrid, progress_bar, run_tiled, tile_inputs
 
 __all__ = ["Predictor", "load_predictor"]
 
@@ -209,7 +209,7 @@ class Predictor:
         height, width = next(iter(inputs.values())).shape[-2:]
         grid = self.grid(height, width, tile, overlap)
         acc = TensorAccumulator(self.out_channels, height * self.scale, width * self.scale)
-        with _progress_bar(len(grid), progress) as bar:
+        with progress_bar(len(grid), progress) as bar:
             run_tiled(self.run, tile_inputs(inputs), grid, acc, batch_size, bar.update)
         return acc.result()
 
@@ -255,25 +255,6 @@ def _as_tensor(x: Any, key: str) -> Tensor:
     if t.ndim not in (3, 4):
         raise ShapeError(f"{key!r} must be (C, H, W) or (N, C, H, W); got shape {tuple(t.shape)}")
     return t.float()
-
-
-class _NoBar:
-    def update(self, n: int = 1) -> None:
-        pass
-
-    def __enter__(self) -> _NoBar:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-
-def _progress_bar(total: int, show: bool, unit: str = "tile") -> Any:
-    if not show:
-        return _NoBar()
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, unit=unit, leave=unit == "file")
 
 
 def load_predictor(checkpoint: str | os.PathLike[str], device: str | torch.device | None = None,

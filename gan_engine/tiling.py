@@ -20,12 +20,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor
 
-__all__ = ["Accumulator", "TensorAccumulator", "TileGrid", "axis_window", "run_tiled", "tile_inputs", "tile_starts"]
+__all__ = ["Accumulator", "TensorAccumulator", "TileGrid", "axis_window", "progress_bar", "run_tiled", "tile_inputs",
+           "tile_starts"]
 
 
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
@@ -141,3 +142,23 @@ def tile_inputs(inputs: Mapping[str, Tensor]) -> Callable[[int, int, int, int], 
     def read(top: int, left: int, height: int, width: int) -> dict[str, Tensor]:
         return {k: v[:, top:top + height, left:left + width] for k, v in inputs.items()}
     return read
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def progress_bar(total: int, show: bool, unit: str = "tile") -> Any:
+    """A tqdm bar over ``total`` items when ``show``, else an object whose ``update`` does nothing."""
+    if not show:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit=unit, leave=unit == "file")

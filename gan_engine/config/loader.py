@@ -19,6 +19,7 @@ from typing import Any, Literal, Union
 import yaml
 
 from gan_engine.config.schema import ComponentSpec, Config
+from gan_engine.config.serialize import dump
 from gan_engine.errors import ConfigError, ConfigIssue, did_you_mean
 from gan_engine.params import Range
 
@@ -306,27 +307,6 @@ def _check_bounds(f: dataclasses.Field[Any], value: Any, path: str, issues: list
         problem = Range(**bounds).problem(value, {})
         if problem:
             issues.append(ConfigIssue(path, problem))
-
-
-# -- dumping ----------------------------------------------------------------------------
-
-
-def dump(obj: Any) -> Any:
-    """The plain-data form of a config object (dataclasses → dicts), for YAML and JSON."""
-    if isinstance(obj, ComponentSpec):
-        out: dict[str, Any] = {"name": obj.name}
-        for f in dataclasses.fields(obj):
-            if f.name not in ("name", "params"):
-                out[f.name] = dump(getattr(obj, f.name))
-        out.update({k: dump(v) for k, v in obj.params.items()})
-        return out
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: dump(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, Mapping):
-        return {str(k): dump(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [dump(v) for v in obj]
-    return obj
 
 
 def _plain(data: Mapping[str, Any]) -> dict[str, Any]:

@@ -302,6 +302,6 @@ class Config:
 
     def to_dict(self) -> dict[str, Any]:
         """A plain, YAML-ready dict that :func:`gan_engine.load_config` reads back unchanged."""
-        from gan_engine.config.loader import dump
+        from gan_engine.config.serialize import dump
 
         return dump(self)
