@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -173,14 +174,16 @@ def _masked(src: _Source, values: np.ndarray, start: int, stop: int, scale: int)
     return np.where(missing[None], np.float32(nodata / src.value_scale), values)
 
 
-class _Sink:
+class _Sink(ABC):
     """Receives finished output rows in order, in the output dtype; ``close`` completes the file."""
 
+    @abstractmethod
     def write(self, start: int, block: np.ndarray) -> None:
-        raise NotImplementedError
+        """Store output rows ``[start, start + block.shape[1])``."""
 
+    @abstractmethod
     def close(self) -> None:
-        pass
+        """Finish the file (also after a failure: it is then discarded)."""
 
 
 class _RasterSink(_Sink):
@@ -336,16 +339,19 @@ def predict_files(predictor: Predictor, sources: Iterable[str | os.PathLike[str]
     """
     jobs: list[tuple[Path, Path]] = []
     for item in map(Path, sources):
-        if item.is_dir():
-            jobs += [(p, Path(output) / item.name / p.relative_to(item)) for p in list_images(item)]
-        else:
-            jobs.append((item, Path(output) / item.name))
-    for src, _ in jobs:
-        _check(predictor, src)
+        jobs += _folder_jobs(item, Path(output) / item.name) if item.is_dir() else [(item, Path(output) / item.name)]
     return _run_jobs(predictor, jobs, kwargs)
 
 
+def _folder_jobs(src: Path, dst: Path) -> list[tuple[Path, Path]]:
+    """``(input, output)`` for every image under ``src``, the output at the same relative path under ``dst``."""
+    return [(p, dst / p.relative_to(src)) for p in list_images(src)]
+
+
 def _run_jobs(predictor: Predictor, jobs: list[tuple[Path, Path]], kwargs: dict[str, Any]) -> list[Path]:
+    """Check every input first (nothing is written if one is bad), then predict them in order."""
+    for src, _ in jobs:
+        _check(predictor, src)
     outputs = []
     with progress_bar(len(jobs), bool(kwargs.get("progress")) and len(jobs) > 1, unit="file") as bar:
         for src, dst in jobs:
@@ -357,8 +363,4 @@ def _run_jobs(predictor: Predictor, jobs: list[tuple[Path, Path]], kwargs: dict[
 def predict_folder(predictor: Predictor, src: str | os.PathLike[str], dst: str | os.PathLike[str],
                    **kwargs: Any) -> list[Path]:
     """Predict every image under the folder ``src`` into ``dst``, keeping relative paths and suffixes."""
-    src, dst = Path(src), Path(dst)
-    files = list_images(src)
-    for path in files:
-        _check(predictor, path)
-    return _run_jobs(predictor, [(p, dst / p.relative_to(src)) for p in files], kwargs)
+    return _run_jobs(predictor, _folder_jobs(Path(src), Path(dst)), kwargs)

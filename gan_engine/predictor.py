@@ -196,13 +196,11 @@ class Predictor:
         return inputs, as_array, single
 
     def _check_bands(self, inputs: Mapping[str, Tensor]) -> None:
-        probe = {k: v[:1, ..., :1, :1].float() for k, v in inputs.items()}
-        produced = self.task.generator_inputs(probe)[0].shape[1]
-        if produced != self.in_channels:
-            key = self.task.input_keys[0]
-            given = inputs[key].shape[1]
-            raise ShapeError(f"the input {key!r} has {given} bands, but this model takes "
-                             f"{given + self.in_channels - produced} (the band count it was trained on)")
+        key = self.task.input_keys[0]
+        given, expected = inputs[key].shape[1], self.input_bands
+        if given != expected:
+            raise ShapeError(f"the input {key!r} has {given} bands, but this model takes {expected} (the band "
+                             "count it was trained on)")
 
     def _tiled(self, inputs: dict[str, Tensor], tile: int, overlap: int | None, batch_size: int,
                progress: bool) -> Tensor:
