@@ -139,14 +139,26 @@ def _plain_iteration(g: Any, d: Any, opts: list[Any], lr: Any, hr: Any, weight: 
 
 def run_fit(phase: str, warmup: int, iterations: int) -> list[float]:
     """The same training through ``ge.fit``, timed by a callback registered through the public API."""
+    return time_fit(_settings(phase, warmup + iterations + 1), warmup, iterations)
+
+
+_STAMPS: list[float] = []  # the timer's stamps (the registered callback is the first call's class)
+
+
+def time_fit(settings: dict[str, Any], warmup: int, iterations: int) -> list[float]:
+    """Seconds of each timed iteration of ``ge.fit`` with ``settings`` (``Training.max_steps`` included).
+
+    Each iteration is timed from the start of one training batch to the start of the next,
+    so everything between steps counts; on CUDA the device is synchronised at each stamp.
+    """
     import lightning as L
     import torch
 
     import gan_engine as ge
 
-    stamps: list[float] = []
+    stamps = _STAMPS
+    stamps.clear()
 
-    @ge.callbacks.register("bench_iteration_timer")
     class IterationTimer(L.Callback):  # a registry callback, added through Callbacks.extra_validation
         def on_train_batch_start(self, trainer: L.Trainer, pl_module: Any, batch: Any, batch_idx: int) -> None:
             _sync(pl_module.device)
@@ -156,10 +168,11 @@ def run_fit(phase: str, warmup: int, iterations: int) -> list[float]:
             _sync(pl_module.device)
             stamps.append(time.perf_counter())
 
-    total = warmup + iterations + 1
+    if "bench_iteration_timer" not in ge.callbacks:
+        ge.callbacks.register("bench_iteration_timer", IterationTimer)
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as out:
-        overrides = {**_settings(phase, total), "Project.output_dir": out,
+        overrides = {**settings, "Project.output_dir": out,
                      "Callbacks.extra_validation": [{"name": "bench_iteration_timer"}],
                      "Logging.log_images_every_n_steps": 0, "Trainer.limit_val_batches": 0,
                      "Trainer.num_sanity_val_steps": 0, "Trainer.enable_progress_bar": False,
@@ -244,11 +257,16 @@ def main(argv: list[str] | None = None) -> int:
                          "statistic": "median s/iteration per process; median of per-pair fit/plain ratios"},
               "phases": {phase: _phase_result(phase, args) for phase in phases}}
     result["wall_s"] = round(time.time() - started, 1)
-    text = json.dumps(result, indent=2)
-    if args.out:
-        args.out.write_text(text + "\n")
-    print(text)
+    emit(result, args.out)
     return 0
+
+
+def emit(result: dict[str, Any], out: Path | None) -> None:
+    """Print ``result`` as JSON, and write it to ``out`` when given."""
+    text = json.dumps(result, indent=2)
+    if out:
+        out.write_text(text + "\n")
+    print(text)
 
 
 if __name__ == "__main__":

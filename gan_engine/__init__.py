@@ -11,16 +11,16 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-# Import the built-in component packages first: each registers its components at the
-# definition site. Binding the registry names afterwards keeps ``gan_engine.generators``
-# the registry even though a subpackage of the same name exists.
-import gan_engine.callbacks
-import gan_engine.data
-import gan_engine.discriminators
-import gan_engine.generators
-import gan_engine.losses
-import gan_engine.normalizers
-import gan_engine.tasks  # noqa: F401
+# Import the built-in components first: each registers itself at its definition site.
+# Their code lives under ``gan_engine.components``; ``gan_engine.generators`` and its
+# siblings are the registries, and no module path shares a registry's name.
+import gan_engine.components.callbacks
+import gan_engine.components.discriminators
+import gan_engine.components.generators
+import gan_engine.components.losses
+import gan_engine.components.normalizers
+import gan_engine.components.tasks
+import gan_engine.data  # noqa: F401
 from gan_engine._version import __version__
 from gan_engine.config import ComponentSpec, Config, config_schema, load_config
 from gan_engine.errors import (

@@ -24,13 +24,13 @@ import lightning as L
 from lightning.pytorch.callbacks import Callback, EarlyStopping
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 
-from gan_engine.callbacks.checkpoints import AtomicCheckpointIO, BestCheckpoints, PeriodicCheckpoint
-from gan_engine.callbacks.histograms import Histograms
-from gan_engine.callbacks.images import ImagePanels, choose_bands
-from gan_engine.callbacks.interrupts import GracefulStop
-from gan_engine.callbacks.progress import GANProgressBar
-from gan_engine.callbacks.records import MetricsFile, TrainingLog, scalar_metrics
 from gan_engine.checkpoint import check_compatible, read_checkpoint
+from gan_engine.components.callbacks.checkpoints import AtomicCheckpointIO, BestCheckpoints, PeriodicCheckpoint
+from gan_engine.components.callbacks.histograms import Histograms
+from gan_engine.components.callbacks.images import ImagePanels, choose_bands
+from gan_engine.components.callbacks.interrupts import GracefulStop
+from gan_engine.components.callbacks.progress import GANProgressBar
+from gan_engine.components.callbacks.records import MetricsFile, TrainingLog, scalar_metrics
 from gan_engine.config import Config, load_config
 from gan_engine.errors import ConfigError, ConfigIssue, ShapeError
 from gan_engine.registry import datamodules

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from gan_engine.components.normalizers.base import Normalizer
+from gan_engine.components.tasks.base import Task
 from gan_engine.errors import GanEngineError
-from gan_engine.normalizers.base import Normalizer
-from gan_engine.tasks.base import Task
 
 __all__ = ["DataUnitsModel", "Signature", "check_normalizers", "input_bands", "quiet_tracing", "sample_inputs",
            "signature_of"]
@@ -93,7 +93,7 @@ def input_bands(generator: nn.Module, task: Task) -> int:
 def signature_of(generator: nn.Module, task: Task, task_name: str) -> Signature:
     """The inputs of the graph of ``task`` (registered as ``task_name``) around ``generator``.
 
-    An image task's inputs are its :attr:`~gan_engine.tasks.base.Task.input_keys`: the first is
+    An image task's inputs are its :attr:`~gan_engine.components.tasks.base.Task.input_keys`: the first is
     the image; further ones (inpainting's ``mask``) are one-band masks.
 
     Raises:

@@ -39,6 +39,8 @@ import torch
 from torch import Tensor, nn
 
 from gan_engine.checkpoint import SAFETENSORS_FORMAT, SAFETENSORS_VERSION, read_safetensors
+from gan_engine.components.normalizers.base import Normalizer
+from gan_engine.components.tasks.base import Task
 from gan_engine.data_units import (
     DataUnitsModel,
     Signature,
@@ -49,8 +51,6 @@ from gan_engine.data_units import (
 )
 from gan_engine.errors import GanEngineError, did_you_mean
 from gan_engine.inference import _read, generator_of, normalizers_of, task_of
-from gan_engine.normalizers.base import Normalizer
-from gan_engine.tasks.base import Task
 
 __all__ = ["FORMATS", "SAFETENSORS_FORMAT", "TOLERANCE", "export", "read_safetensors"]
 

@@ -19,10 +19,10 @@ import torch
 from torch import nn
 
 from gan_engine.checkpoint import check_compatible, ema_shadow, read_checkpoint, read_safetensors, submodule_state
+from gan_engine.components.normalizers.base import Normalizer
+from gan_engine.components.tasks.base import Task
 from gan_engine.errors import CheckpointError, GanEngineError
-from gan_engine.normalizers.base import Normalizer
 from gan_engine.registry import generators, normalizers, tasks
-from gan_engine.tasks.base import Task
 
 __all__ = ["generator_of", "load_generator", "load_normalizers", "normalizers_of", "task_of"]
 

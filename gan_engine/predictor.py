@@ -26,10 +26,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gan_engine.components.normalizers.base import Normalizer
+from gan_engine.components.tasks.base import Task
 from gan_engine.data_units import DataUnitsModel, input_bands
 from gan_engine.errors import GanEngineError, ShapeError
-from gan_engine.normalizers.base import Normalizer
-from gan_engine.tasks.base import Task
 from gan_engine.tiling import TensorAccumulator, TileGrid, progress_bar, run_tiled, tile_inputs
 
 __all__ = ["Predictor", "load_predictor"]

@@ -1,8 +1,7 @@
 """Checks that need the registries: component names, their parameters, and cross-section rules.
 
-They run after the structural conversion and also fill in values derived from other
-sections (a generator's band count from ``Data.bands``, its scale from ``Task.scale``), so
-the resolved config written next to a run states everything.
+They run on a resolved config (:func:`gan_engine.config.resolve.resolve`) and only report:
+:func:`check_config` changes nothing in the config it is given.
 """
 
 from __future__ import annotations
@@ -14,9 +13,9 @@ from typing import Any
 
 from gan_engine.config.schema import ComponentSpec, Config
 from gan_engine.errors import ConfigIssue, GanEngineError, did_you_mean
-from gan_engine.registry import Registry, accepts_keyword, all_registries
+from gan_engine.registry import Registry, all_registries
 
-__all__ = ["check_config", "iter_components"]
+__all__ = ["check_config", "iter_components", "known_components"]
 
 #: Trainer keywords that Lightning refuses (or gan_engine owns) under manual optimisation.
 _TRAINER_OWNED = {
@@ -43,24 +42,27 @@ def iter_components(obj: Any, path: str = "") -> Iterator[tuple[str, str, Compon
             yield from iter_components(value, sub)
 
 
-def check_config(cfg: Config) -> list[ConfigIssue]:
-    """Every problem found in ``cfg``; fills in derived component parameters on the way."""
-    issues: list[ConfigIssue] = []
-    registries = all_registries()
-    known: dict[str, Any] = {}
+def known_components(cfg: Config, issues: list[ConfigIssue] | None = None) -> dict[str, Any]:
+    """The registered object of each component path of ``cfg``; unknown names go to ``issues``."""
+    registries, known = all_registries(), {}
     for path, kind, spec in iter_components(cfg):
-        obj = _lookup(registries[kind], spec, path, issues)
+        obj = _lookup(registries[kind], spec, path, [] if issues is None else issues)
         if obj is not None:
             known[path] = obj
-    if not issues:
-        _resolve_derived(cfg, known, issues)
+    return known
+
+
+def check_config(cfg: Config) -> list[ConfigIssue]:
+    """Every problem found in ``cfg`` (best resolved first); ``cfg`` is not changed."""
+    issues: list[ConfigIssue] = []
+    registries = all_registries()
+    known = known_components(cfg, issues)
     for path, kind, spec in iter_components(cfg):
         if path in known:
             for key, msg in registries[kind].check_params(spec.name, spec.params):
                 issues.append(ConfigIssue(f"{path}.{key}", msg))
-    for path, _kind, spec in iter_components(cfg):
-        if path in known:
-            _fill_defaults(spec, known[path])
+    if "Task" in known:
+        issues.extend(_check_content_target(cfg, known["Task"]))
     issues.extend(_check_loss_kinds(cfg, known))
     issues.extend(_check_training(cfg))
     issues.extend(_check_trainer(cfg.Trainer))
@@ -81,50 +83,6 @@ def _lookup(reg: Registry[Any], spec: ComponentSpec, path: str, issues: list[Con
         return None
 
 
-def _derive(spec: ComponentSpec, obj: Any, key: str, value: Any, path: str, source: str,
-            issues: list[ConfigIssue]) -> None:
-    """Fill ``spec.params[key]`` from another section, or report a disagreement with it."""
-    if not accepts_keyword(obj, key):
-        return
-    if key not in spec.params:
-        spec.params[key] = value
-    elif spec.params[key] != value:
-        issues.append(ConfigIssue(f"{path}.{key}", f"is {spec.params[key]!r} but {source} implies {value!r}; "
-                                  f"make them agree, or remove {path}.{key} to derive it"))
-
-
-def _resolve_derived(cfg: Config, known: dict[str, Any], issues: list[ConfigIssue]) -> None:
-    try:
-        task = all_registries()["tasks"].build(cfg.Task.name, **cfg.Task.params)
-    except Exception as exc:  # reported with its path by the parameter check, or here
-        if not any(i.path.startswith("Task") for i in issues):
-            issues.append(ConfigIssue("Task", f"cannot build the task: {exc}"))
-        return
-    scale = int(getattr(task, "scale", 1))
-    _derive(cfg.Data, known["Data"], "scale", scale, "Data", "Task.scale", issues)
-    bands = cfg.Data.params.get("bands", _default_of(known["Data"], "bands"))
-    if bands is None:
-        return
-    g_in, g_out = task.generator_channels(int(bands))
-    source = f"Data.bands={bands} with task {cfg.Task.name!r}"
-    # Further facts a task states about other sections (image_to_image's input bands for the
-    # data, synthesis's latent size for the generator); only keys a component accepts.
-    for section, values in getattr(task, "derived_params", lambda b: {})(int(bands)).items():
-        for key, value in values.items():
-            _derive(getattr(cfg, section), known[section], key, value, section, f"the task {cfg.Task.name!r}", issues)
-    issues.extend(_check_content_target(cfg, task))
-    _derive(cfg.Generator, known["Generator"], "in_channels", g_in, "Generator", source, issues)
-    _derive(cfg.Generator, known["Generator"], "out_channels", g_out, "Generator", source, issues)
-    _derive(cfg.Generator, known["Generator"], "scale", scale, "Generator", "Task.scale", issues)
-    supported = getattr(known["Generator"], "scales", None)
-    if supported is not None and accepts_keyword(known["Generator"], "scale") and scale not in supported:
-        issues.append(ConfigIssue("Generator.name", f"generator {cfg.Generator.name!r} supports scale "
-                                  f"{' / '.join(map(str, supported))}, but Task.scale is {scale}; choose another "
-                                  "generator or change Task.scale"))
-    d_in = task.discriminator_channels(int(bands))
-    _derive(cfg.Discriminator, known["Discriminator"], "in_channels", d_in, "Discriminator", source, issues)
-
-
 def _check_content_target(cfg: Config, task: Any) -> list[ConfigIssue]:
     """A task without a content target (synthesis) takes no content loss and no pretraining."""
     if getattr(task, "has_content_target", True):
@@ -139,35 +97,17 @@ def _check_content_target(cfg: Config, task: Any) -> list[ConfigIssue]:
     return issues
 
 
-_PLAIN = (bool, int, float, str, type(None))
-
-
-def _fill_defaults(spec: ComponentSpec, obj: Any) -> None:
-    """Write the component's plain default parameters into the spec, so the resolved config is complete."""
-    try:
-        params = inspect.signature(obj).parameters
-    except (TypeError, ValueError):
-        return
-    for name, p in params.items():
-        if name not in spec.params and p.default is not inspect.Parameter.empty and isinstance(p.default, _PLAIN):
-            spec.params[name] = p.default
-
-
-def _default_of(obj: Any, key: str) -> Any:
-    try:
-        p = inspect.signature(obj).parameters.get(key)
-    except (TypeError, ValueError):
-        return None
-    return None if p is None or p.default is inspect.Parameter.empty else p.default
-
-
 def _check_loss_kinds(cfg: Config, known: dict[str, Any]) -> list[ConfigIssue]:
     issues = []
     for i, spec in enumerate(cfg.Losses.content):
         obj = known.get(f"Losses.content.{i}")
-        if obj is not None and getattr(obj, "kind", "content") == "adversarial":
+        kind = getattr(obj, "kind", "content") if obj is not None else "content"
+        if kind == "adversarial":
             issues.append(ConfigIssue(f"Losses.content.{i}.name", f"{spec.name!r} is an adversarial loss; "
                                       "put it under Losses.adversarial"))
+        elif kind == "penalty":
+            issues.append(ConfigIssue(f"Losses.content.{i}.name", f"{spec.name!r} is a discriminator penalty; "
+                                      "set Training.Stability.r1_gamma or gp_weight instead"))
     adv = known.get("Losses.adversarial")
     if adv is not None and getattr(adv, "kind", None) != "adversarial":
         issues.append(ConfigIssue("Losses.adversarial.name", f"{cfg.Losses.adversarial.name!r} is not an "

@@ -7,8 +7,8 @@ import types
 import typing
 from typing import Any, Literal, Union
 
-from gan_engine.config.loader import dump
 from gan_engine.config.schema import ComponentSpec, Config
+from gan_engine.config.serialize import dump
 
 __all__ = ["config_schema", "type_schema"]
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import yaml
 
-from gan_engine.config.loader import dump
 from gan_engine.config.schema import ComponentSpec, Config
+from gan_engine.config.serialize import dump
 
 __all__ = ["config_reference_markdown"]
 

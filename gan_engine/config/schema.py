@@ -146,6 +146,17 @@ class StabilityConfig:
 
 
 @dataclass
+class CompileConfig:
+    enabled: bool = _f(False, "torch.compile the generator and discriminator for training (validation, EMA and "
+                       "checkpoints use the eager networks).")
+    mode: Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] = _f(
+        "default", "torch.compile mode.")
+    backend: str = _f("inductor", "torch.compile backend ('inductor'; 'aot_eager' to check a model compiles).")
+    dynamic: bool | None = _f(None, "Dynamic shapes: null lets torch decide, false specialises on every size.")
+    fullgraph: bool = _f(False, "Fail on a graph break instead of falling back to Python for that part.")
+
+
+@dataclass
 class TrainingConfig:
     max_steps: int = _f(1800, "Training iterations (batches that update the generator) before stopping.", ge=1)
     pretrain_steps: int = _f(1500, "Generator-only iterations before adversarial training starts.", ge=0)
@@ -155,6 +166,9 @@ class TrainingConfig:
     accumulate_grad_batches: int = _f(1, "Accumulate gradients over k batches per update.", ge=1)
     channels_last: bool = _f(False, "Keep networks and image batches in channels-last memory format (faster "
                              "convolutions on recent GPUs, especially with mixed precision).")
+    compile: CompileConfig = _f(CompileConfig(), "torch.compile of the networks for the training phases.")
+    fast_matmul: bool = _f(False, "On CUDA, let float32 matmuls and convolutions use TF32 (float32 matmul "
+                           "precision 'high'); restored when the fit ends.")
     manual_optimization: bool = _f(True, "Must be true: GANs in Lightning 2 use manual optimisation.")
     label_smoothing: float = _f(0.0, "One-sided label smoothing: real targets become 1 - value.", ge=0.0, lt=0.5)
     Stability: StabilityConfig = _f(StabilityConfig(), "Clipping, penalties and non-finite loss policy.")

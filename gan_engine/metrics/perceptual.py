@@ -2,7 +2,7 @@
 
 All three accumulate on the metric's device (torchmetrics states) and reduce there.
 
-- :class:`LPIPSMetric` averages :func:`gan_engine.losses.lpips.lpips_distance` over images.
+- :class:`LPIPSMetric` averages :func:`gan_engine.components.losses.lpips.lpips_distance` over images.
 - :class:`FID` / :class:`KID` are torchmetrics' ``FrechetInceptionDistance`` and
   ``KernelInceptionDistance`` fed by :class:`InceptionFeatures`: torchvision's ImageNet
   Inception-v3 (``inception_v3_google-0cc3c7bd.pth``, from ``weights_path`` or the torch hub
@@ -24,7 +24,7 @@ from torchmetrics import Metric
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
 
-from gan_engine.losses.lpips import LPIPSLoss, lpips_distance
+from gan_engine.components.losses.lpips import LPIPSLoss, lpips_distance
 from gan_engine.nn.bands import BandSpec, band_triplets, select_triplets, to_imagenet
 from gan_engine.nn.pretrained import (
     INCEPTION_V3,

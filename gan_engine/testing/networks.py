@@ -110,7 +110,7 @@ def check_generator(factory: Factory, *, band_counts: Sequence[int] = BAND_COUNT
 
     Example:
         >>> from gan_engine.testing import check_generator
-        >>> from gan_engine.generators.srresnet import SRResNet
+        >>> from gan_engine.components.generators.srresnet import SRResNet
         >>> check_generator(SRResNet, n_channels=8, n_blocks=1)
     """
     scale_list: Sequence[int | None] = list(scales or getattr(factory, "scales", None) or [None])

@@ -6,6 +6,7 @@ The only place besides ``api.py`` and the module's constructor that reads a whol
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
@@ -13,12 +14,16 @@ import lightning as L
 from torch import nn
 from torch.optim import Optimizer
 
+from gan_engine.components.losses.adversarial import AdversarialLoss
+from gan_engine.components.losses.penalties import lazy_adam_hyperparameters
+from gan_engine.components.tasks.base import Task
 from gan_engine.config import Config
-from gan_engine.losses.penalties import lazy_adam_hyperparameters
 from gan_engine.registry import callbacks, losses, normalizers
+from gan_engine.training.objective import GANObjective
 from gan_engine.training.optim import IterationLR, build_optimizer
 
-__all__ = ["build_content_losses", "build_normalizers", "engine_callbacks", "optimizers_and_schedules"]
+__all__ = ["build_content_losses", "build_normalizers", "build_objective", "engine_callbacks",
+           "optimizers_and_schedules"]
 
 
 def build_normalizers(cfg: Config) -> nn.ModuleDict:
@@ -70,3 +75,13 @@ def engine_callbacks(cfg: Config) -> list[L.Callback]:
                                    collapse_margin=h.collapse_margin))
     out += [callbacks.build(spec.name, **spec.params) for spec in cfg.Callbacks.extra_validation]
     return out
+
+
+def build_objective(cfg: Config, task: Task, adversarial: AdversarialLoss, content: Mapping[str, nn.Module],
+                    content_weights: Mapping[str, float]) -> GANObjective:
+    """The run's :class:`GANObjective`; its penalties are the ``ge.losses`` components ``r1``, ``gradient_penalty``."""
+    s = cfg.Training.Stability
+    r1 = losses.build("r1", gamma=s.r1_gamma, interval=s.d_reg_every) if s.r1_gamma > 0 else None
+    gp = losses.build("gradient_penalty", weight=s.gp_weight) if s.gp_weight > 0 else None
+    return GANObjective(task, adversarial, content, content_weights, r1=r1, gradient_penalty=gp,
+                        label_smoothing=cfg.Training.label_smoothing, feature_matching=cfg.Losses.feature_matching)

@@ -34,44 +34,47 @@ Example:
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import asdict
 from typing import Any, cast
 
 import lightning as L
 import torch
 from lightning.pytorch.core.optimizer import LightningOptimizer
+from lightning.pytorch.strategies import ParallelStrategy
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.optim import Optimizer
 
 from gan_engine.checkpoint import CHECKPOINT_FORMAT
+from gan_engine.components.normalizers.base import Normalizer
+from gan_engine.components.tasks.base import Task
 from gan_engine.config import Config, load_config
 from gan_engine.errors import GanEngineError
-from gan_engine.normalizers.base import Normalizer
 from gan_engine.registry import discriminators, generators, losses, tasks
-from gan_engine.tasks.base import Task
 from gan_engine.training.build import (
     build_content_losses,
     build_normalizers,
+    build_objective,
     engine_callbacks,
     optimizers_and_schedules,
 )
 from gan_engine.training.cadence import is_logging_step
+from gan_engine.training.micro_batch import MicroBatch
 from gan_engine.training.nonfinite import NonFiniteGuard
 from gan_engine.training.normalization import FIT_BATCHES, fit_normalizers
+from gan_engine.training.objective import PHASES, PhaseLoss, PhaseResult
 from gan_engine.training.optim import IterationLR, clip_gradients_, observe_plateaus
-from gan_engine.training.phases import MicroBatch, discriminator_phase, generator_phase, regularizer_phase
 from gan_engine.training.rng import restore_rng
 from gan_engine.training.schedules import IterationPlan, plan_iteration
-from gan_engine.training.state import engine_state, restore_engine_state, warn_if_loader_cannot_resume
+from gan_engine.training.speed import TrainingNetworks, fast_matmul
+from gan_engine.training.state import engine_state, read_engine_state, warn_if_loader_cannot_resume
 
 __all__ = ["CHECKPOINT_FORMAT", "PRECISIONS", "GANModule"]
 
 PRECISIONS = {"32": "32-true", "16": "16-mixed", "bf16": "bf16-mixed"}
-_D_TERMS = ["d_adversarial", "r1", "gradient_penalty"]
-_G_TERMS = ["g_adversarial", "feature_matching", "g_total"]
 
 
 class GANModule(L.LightningModule):
@@ -94,33 +97,31 @@ class GANModule(L.LightningModule):
             self.generator.to(memory_format=torch.channels_last)
             self.discriminator.to(memory_format=torch.channels_last)
         self.normalizers = build_normalizers(c)
-        self.content_losses, self.content_weights = build_content_losses(c)
+        self.content_losses, content_weights = build_content_losses(c)
         self.adversarial = losses.build(c.Losses.adversarial.name, **c.Losses.adversarial.params)
+        self.objective = build_objective(c, self.task, self.adversarial, dict(self.content_losses.items()),
+                                         content_weights)
         s = c.Training.Stability
-        self.nonfinite = NonFiniteGuard([f"content/{k}" for k in self.content_losses] + _D_TERMS + _G_TERMS,
-                                        s.nonfinite, s.max_nonfinite)
+        self.nonfinite = NonFiniteGuard(self.objective.term_names(), s.nonfinite, s.max_nonfinite)
         self.iteration = 0
         self.current_phase: str | None = None
         self._pending: list[MicroBatch] = []
         self._rng_to_restore: dict[str, Any] | None = None
         self._warned: set[str] = set()
+        self._networks: TrainingNetworks | None = None  # not submodules: a checkpoint stores the eager networks
+        self._fit_settings = ExitStack()
 
-    # -- helpers used by phases and callbacks -----------------------------------------
-    @property
-    def r1_each_step(self) -> bool:
-        """R1 joins every discriminator loss (``d_reg_every == 1``)."""
-        return self.cfg.Training.Stability.r1_gamma > 0 and self.cfg.Training.Stability.d_reg_every == 1
-
-    @property
-    def r1_lazy(self) -> bool:
-        """R1 is its own phase every ``d_reg_every > 1`` iterations."""
-        return self.cfg.Training.Stability.r1_gamma > 0 and self.cfg.Training.Stability.d_reg_every > 1
-
+    # -- helpers used by callbacks and tools ------------------------------------------
     @property
     def data_range(self) -> float:
         """Span of denormalised values for metrics: the data module's ``data_range``, else the task's."""
         datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
         return float(getattr(datamodule, "data_range", self.task.data_range))
+
+    @property
+    def pending_micro_batches(self) -> int:
+        """Micro-batches accumulated towards the next iteration (0 between iterations)."""
+        return len(self._pending)
 
     def prepare(self, batch: Any) -> dict[str, Tensor]:
         """Check a raw batch with the task and normalise each of its branches."""
@@ -133,15 +134,6 @@ class GANModule(L.LightningModule):
 
     def _normalizer(self, branch: str) -> Normalizer:
         return cast(Normalizer, self.normalizers[branch])
-
-    @property
-    def content_terms(self) -> dict[str, nn.Module]:
-        """The content losses by name, as the task's ``content_loss`` hook takes them."""
-        return dict(self.content_losses.items())
-
-    def weighted_content(self, values: Mapping[str, Tensor]) -> Tensor:
-        """The weighted sum of unweighted content-term values."""
-        return sum((self.content_weights[k] * v for k, v in values.items()), torch.zeros((), device=self.device))
 
     def schedules(self) -> tuple[IterationLR, IterationLR]:
         """The generator's and the discriminator's learning-rate schedules."""
@@ -159,7 +151,7 @@ class GANModule(L.LightningModule):
 
     def generate(self, batch: Mapping[str, Tensor]) -> Tensor:
         """The generator's output for a prepared batch."""
-        return self.generator(*self.task.generator_inputs(batch))  # type: ignore[no-any-return]
+        return self.objective.generate(self.generator, batch)
 
     def optimizer_of(self, network: str) -> LightningOptimizer:
         """The (Lightning-wrapped) optimizer of ``"generator"`` or ``"discriminator"``."""
@@ -180,7 +172,7 @@ class GANModule(L.LightningModule):
 
     # -- Lightning configuration ------------------------------------------------------
     def configure_optimizers(self) -> Any:
-        return optimizers_and_schedules(self.cfg, self.generator, self.discriminator, lazy_r1=self.r1_lazy)
+        return optimizers_and_schedules(self.cfg, self.generator, self.discriminator, lazy_r1=self.objective.r1_lazy)
 
     def configure_callbacks(self) -> list[L.Callback]:
         trainer = self._trainer
@@ -198,13 +190,61 @@ class GANModule(L.LightningModule):
             return {}
         micro, self._pending = [MicroBatch({k: self._on_device(v) for k, v in m.batch.items()})
                                 for m in self._pending], []
-        plan = self._plan()
+        plan, obj, nets = self._plan(), self.objective, self._training_networks()
+        G, D = nets.generator, nets.discriminator
+        D_penalized = nets.penalized_discriminator if obj.r1_each_step or obj.gradient_penalty else D
         if len(micro) == 1 and plan.generator_step:
-            micro[0].fake = self.generate(micro[0].batch)  # shared: D sees it detached, G back-propagates it
-        d = discriminator_phase(self, micro) if plan.discriminator_step else None
-        r = regularizer_phase(self, micro) if plan.regularizer_step else None
-        g = generator_phase(self, micro, plan.adversarial_weight, plan.pretraining) if plan.generator_step else None
+            micro[0].fake = obj.generate(G, micro[0].batch)  # shared: D sees it detached, G back-propagates it
+        d = self.run_phase("discriminator", micro, lambda mb: obj.discriminator_loss(G, D_penalized, mb)) \
+            if plan.discriminator_step else None
+        r = self.run_phase("regularizer", micro, lambda mb: obj.regularizer_loss(nets.penalized_discriminator, mb)) \
+            if plan.regularizer_step else None
+        g = self.run_phase("generator", micro, lambda mb: obj.generator_loss(G, D, mb, plan.adversarial_weight,
+                                                                              plan.pretraining)) \
+            if plan.generator_step else None
         return self._finish_iteration(plan, micro, d, r, g)
+
+    def run_phase(self, phase: str, micro: list[MicroBatch], loss: Callable[[MicroBatch], PhaseLoss]
+                  ) -> PhaseResult:
+        """Update the phase's network on ``loss`` of every micro-batch: the one place that steps.
+
+        Toggles the network's optimizer (the other network's parameters stop requiring
+        gradients), back-propagates each micro-batch's loss divided by their count (under DDP
+        only the last backward all-reduces), lets the non-finite guard decide from the terms,
+        and steps; clipping runs in :meth:`on_before_optimizer_step`, after mixed-precision
+        unscaling.
+        """
+        opt = self.optimizer_of(PHASES[phase])
+        self.current_phase = phase
+        self.toggle_optimizer(opt)
+        try:
+            opt.zero_grad(set_to_none=True)
+            outs = []
+            for i, mb in enumerate(micro):
+                out = loss(mb)
+                with self._gradient_sync(last=i == len(micro) - 1):
+                    self.manual_backward(out.loss / len(micro))
+                outs.append(out.detach())
+            terms = {k: torch.stack([o.terms[k] for o in outs]) for k in outs[0].terms}
+            if self.nonfinite.guard_step(opt.optimizer, self.nonfinite.observe(terms, self.iteration)):
+                opt.step()
+        finally:
+            self.untoggle_optimizer(opt)
+            self.current_phase = None
+        return PhaseResult.of(terms, outs)
+
+    def _gradient_sync(self, last: bool) -> AbstractContextManager[Any]:
+        """No gradient all-reduce on a micro-batch's backward but the last one of a phase."""
+        strategy = self._trainer.strategy if self._trainer is not None else None
+        if last or not isinstance(strategy, ParallelStrategy):
+            return nullcontext()
+        return strategy.block_backward_sync()  # type: ignore[no-any-return]
+
+    def _training_networks(self) -> TrainingNetworks:
+        """The networks the phases call: ``torch.compile`` d copies under ``Training.compile``, built once."""
+        if self._networks is None:
+            self._networks = TrainingNetworks.build(self.generator, self.discriminator, self.cfg.Training.compile)
+        return self._networks
 
     def _on_device(self, x: Tensor) -> Tensor:
         """A batch tensor on the module's device, images in the networks' memory format."""
@@ -212,12 +252,13 @@ class GANModule(L.LightningModule):
 
     def _plan(self) -> IterationPlan:
         t, adv = self.cfg.Training, self.cfg.Losses.adversarial
-        s = t.Stability
+        r1 = self.objective.r1
+        lazy_every = r1.interval if r1 is not None and r1.interval > 1 else 0
         return plan_iteration(self.iteration, pretrain_steps=t.pretrain_steps, d_update_interval=t.d_update_interval,
-                              g_update_interval=t.g_update_interval, r1_interval=s.d_reg_every if self.r1_lazy else 0,
+                              g_update_interval=t.g_update_interval, r1_interval=lazy_every,
                               weight=adv.weight, ramp_steps=adv.ramp.steps, ramp_schedule=adv.ramp.schedule)
 
-    def _finish_iteration(self, plan: IterationPlan, micro: list[MicroBatch], *phases: dict[str, Any] | None
+    def _finish_iteration(self, plan: IterationPlan, micro: list[MicroBatch], *phases: PhaseResult | None
                           ) -> dict[str, Any]:
         sched_g, sched_d = self.schedules()
         sched_g.step()
@@ -225,15 +266,15 @@ class GANModule(L.LightningModule):
             sched_d.step()
         self.nonfinite.end_iteration()
         self.iteration += 1
-        terms = {k: v for p in phases if p is not None for k, v in p["terms"].items()}
+        terms = {k: v for p in phases if p is not None for k, v in p.terms.items()}
         n = sum(self.task.real(m.batch).shape[0] for m in micro)
         if self.iteration >= self.cfg.Training.max_steps:
             self.trainer.should_stop = True  # before logging: Lightning writes the final iteration's values
         self._log_iteration(plan, terms, n)
         d = phases[0]
         out = {**asdict(plan), "iteration": self.iteration, "images": n * self.trainer.world_size, "terms": terms,
-               "real_scores": d["real_scores"] if d else None, "fake_scores": d["fake_scores"] if d else None,
-               "fake": micro[-1].extras.get("fake"), "batch": micro[-1].batch}
+               "real_scores": d.real_scores if d else None, "fake_scores": d.fake_scores if d else None,
+               "fake": micro[-1].generated, "batch": micro[-1].batch}
         if "g_total" in terms:
             out["loss"] = terms["g_total"]
         return out
@@ -274,6 +315,11 @@ class GANModule(L.LightningModule):
                                  "strategy=DDPStrategy(find_unused_parameters=True)) or strategy="
                                  "'ddp_find_unused_parameters_true' (ge.fit does this for strategy: ddp)")
         fit_normalizers(self, self.normalizers, self.task, self.normalizer_fit_batches)
+        self._fit_settings.enter_context(fast_matmul(self.cfg.Training.fast_matmul, self.device))
+
+    def teardown(self, stage: str) -> None:
+        """Put back the process-wide settings of the fit (``Training.fast_matmul``)."""
+        self._fit_settings.close()
 
     def on_train_start(self) -> None:
         if self.iteration >= self.cfg.Training.max_steps:
@@ -303,9 +349,9 @@ class GANModule(L.LightningModule):
         fake = self.generate(b)
         metrics = self.task.validation_metrics(self.denormalize(fake, self.task.output_branch),
                                                self.denormalize_batch(b), self.data_range)
-        content = self.task.content_loss(fake, b, self.content_terms)
+        content = self.task.content_loss(fake, b, self.objective.content)
         if content:
-            metrics["content_loss"] = self.weighted_content(content)
+            metrics["content_loss"] = self.objective.weighted_content(content, fake.device)
         self.log_dict({f"{stage}/{k}": v for k, v in metrics.items()}, on_step=False, on_epoch=True, sync_dist=True,
                       batch_size=fake.shape[0])
         return {"fake": fake, "batch": b}
@@ -333,7 +379,10 @@ class GANModule(L.LightningModule):
 
     # -- checkpoints ------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["gan_engine"] = engine_state(self)
+        checkpoint["gan_engine"] = engine_state(self.cfg, self.iteration, self._pending, self.nonfinite)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        restore_engine_state(self, checkpoint)
+        """Restore the counter, pending micro-batches and guard; keep the RNG states for the next iteration."""
+        state = read_engine_state(checkpoint)
+        self.iteration, self._pending, self._rng_to_restore = state.iteration, state.pending, state.rng
+        self.nonfinite.load_state_dict(state.nonfinite)

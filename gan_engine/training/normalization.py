@@ -23,9 +23,9 @@ import lightning as L
 import torch
 from torch import Tensor, nn
 
+from gan_engine.components.normalizers.base import Normalizer
+from gan_engine.components.tasks.base import Task
 from gan_engine.errors import GanEngineError
-from gan_engine.normalizers.base import Normalizer
-from gan_engine.tasks.base import Task
 
 __all__ = ["FIT_BATCHES", "fit_normalizers", "unfitted_branches"]
 

@@ -9,7 +9,8 @@ restored just before the next iteration).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lightning.pytorch.utilities import rank_zero_warn
@@ -17,38 +18,54 @@ from lightning.pytorch.utilities import rank_zero_warn
 from gan_engine._version import __version__
 from gan_engine.checkpoint import CHECKPOINT_FORMAT
 from gan_engine.errors import CheckpointError
-from gan_engine.training.phases import MicroBatch
+from gan_engine.training.micro_batch import MicroBatch
+from gan_engine.training.nonfinite import NonFiniteGuard
 from gan_engine.training.rng import capture_rng
 
 if TYPE_CHECKING:
     import lightning as L
 
-    from gan_engine.training.module import GANModule
+    from gan_engine.config import Config
 
-__all__ = ["engine_state", "restore_engine_state", "warn_if_loader_cannot_resume"]
+__all__ = ["EngineState", "engine_state", "read_engine_state", "warn_if_loader_cannot_resume"]
 
 
-def engine_state(module: GANModule) -> dict[str, Any]:
-    """The ``checkpoint["gan_engine"]`` entry of ``module``."""
+def engine_state(cfg: Config, iteration: int, pending: Sequence[MicroBatch], nonfinite: NonFiniteGuard
+                 ) -> dict[str, Any]:
+    """The ``checkpoint["gan_engine"]`` entry: what a resumed run needs beyond Lightning's state."""
     return {
-        "format": CHECKPOINT_FORMAT, "version": __version__, "config": module.cfg.to_dict(),
-        "iteration": module.iteration,
-        "pending": [{k: v.detach().cpu() for k, v in m.batch.items()} for m in module._pending],
-        "nonfinite": module.nonfinite.state_dict(), "rng": capture_rng(),
+        "format": CHECKPOINT_FORMAT, "version": __version__, "config": cfg.to_dict(), "iteration": iteration,
+        "pending": [{k: v.detach().cpu() for k, v in m.batch.items()} for m in pending],
+        "nonfinite": nonfinite.state_dict(), "rng": capture_rng(),
     }
 
 
-def restore_engine_state(module: GANModule, checkpoint: Mapping[str, Any]) -> None:
-    """Restore the counter, pending micro-batches and guard; keep the RNG states for the next iteration."""
+@dataclass(frozen=True)
+class EngineState:
+    """The ``checkpoint["gan_engine"]`` entry, read back.
+
+    Attributes:
+        iteration: completed iterations.
+        pending: micro-batches accumulated mid-iteration.
+        nonfinite: the non-finite guard's counters.
+        rng: torch, numpy and python RNG states, restored just before the next iteration.
+    """
+
+    iteration: int
+    pending: list[MicroBatch]
+    nonfinite: dict[str, Any]
+    rng: dict[str, Any] | None
+
+
+def read_engine_state(checkpoint: Mapping[str, Any]) -> EngineState:
+    """The engine's entry of a Lightning checkpoint; :class:`CheckpointError` when it has none."""
     state = checkpoint.get("gan_engine")
     if not isinstance(state, Mapping):
         raise CheckpointError("this checkpoint was not written by a gan_engine GANModule (it has no 'gan_engine' "
                               "entry); train with gan_engine, or load plain weights with "
                               "module.load_state_dict(torch.load(path, weights_only=True)['state_dict'])")
-    module.iteration = int(state["iteration"])
-    module._pending = [MicroBatch(dict(b)) for b in state.get("pending", [])]
-    module.nonfinite.load_state_dict(state.get("nonfinite", {}))
-    module._rng_to_restore = state.get("rng")
+    return EngineState(int(state["iteration"]), [MicroBatch(dict(b)) for b in state.get("pending", [])],
+                       dict(state.get("nonfinite", {})), state.get("rng"))
 
 
 def _loaders(iterables: Any) -> list[Any]:

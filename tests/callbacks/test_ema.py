@@ -11,7 +11,7 @@ from engine_helpers import Recorder, SaveAt, callback, datamodule, fit, snapshot
 from torch import nn
 
 import gan_engine as ge
-from gan_engine.callbacks.ema import EMA, decay_at
+from gan_engine.components.callbacks.ema import EMA, decay_at
 
 
 class _Holder(nn.Module):

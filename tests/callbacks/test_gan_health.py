@@ -11,7 +11,7 @@ import torch
 from engine_helpers import MemoryLogger, fit, tiny_module
 
 import gan_engine as ge
-from gan_engine.callbacks.gan_health import GANHealthMonitor
+from gan_engine.components.callbacks.gan_health import GANHealthMonitor
 
 
 class _Module:

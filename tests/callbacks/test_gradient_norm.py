@@ -9,7 +9,7 @@ import torch
 from engine_helpers import MemoryLogger, fit, tiny_module
 
 import gan_engine as ge
-from gan_engine.callbacks import gradient_norm as gn
+from gan_engine.components.callbacks import gradient_norm as gn
 
 
 def test_norms_are_computed_and_logged_only_on_logging_iterations(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from gan_engine.losses.lpips import LPIPSNetwork
+from gan_engine.components.losses.lpips import LPIPSNetwork
 from gan_engine.nn.pretrained import ALEXNET, VGG16, VGG19, alexnet_features, vgg_features
 
 

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import gan_engine as ge
+from gan_engine.components.losses import base, content, lpips, perceptual, structural
 from gan_engine.errors import ShapeError
-from gan_engine.losses import base, content, lpips, perceptual, structural
 from gan_engine.nn import WeightsNotFoundError
 from gan_engine.testing import check_content_loss
 

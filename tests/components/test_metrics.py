@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from gan_engine import metrics
+from gan_engine.components.losses.lpips import lpips_distance
 from gan_engine.errors import ShapeError
-from gan_engine.losses.lpips import lpips_distance
 from gan_engine.nn import WeightsNotFoundError
 from gan_engine.nn.pretrained import inception_v3_features
 

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 import gan_engine as ge
+from gan_engine.components.normalizers import NormalizerNotFittedError
+from gan_engine.components.normalizers.radiometric import zscore_denormalize, zscore_normalize
 from gan_engine.errors import ShapeError
-from gan_engine.normalizers import NormalizerNotFittedError
-from gan_engine.normalizers.radiometric import zscore_denormalize, zscore_normalize
 from gan_engine.testing import ContractViolation, check_normalizer
 
 from .tiny import builtin_names

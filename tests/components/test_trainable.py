@@ -86,7 +86,7 @@ def test_dcgan_trains_class_conditionally_through_a_synthesis_task() -> None:
     import lightning as L
     from torch.utils.data import DataLoader, TensorDataset
 
-    from gan_engine.tasks.base import Task
+    from gan_engine.components.tasks.base import Task
 
     @ge.tasks.register("tiny_synthesis")
     class TinySynthesis(Task):

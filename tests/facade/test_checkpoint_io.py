@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import torch
 
-from gan_engine.callbacks.checkpoints import AtomicCheckpointIO
+from gan_engine.components.callbacks.checkpoints import AtomicCheckpointIO
 from gan_engine.errors import CheckpointError
 
 

@@ -103,7 +103,7 @@ def test_plugins_lists_every_kind_with_origins(capsys: pytest.CaptureFixture[str
     out = capsys.readouterr().out
     for kind in ("generators", "discriminators", "losses", "normalizers", "callbacks", "tasks", "datamodules"):
         assert f"\n{kind} (" in f"\n{out}"
-    assert "srresnet" in out and "[gan_engine.generators.srresnet]" in out and "image_panels" in out
+    assert "srresnet" in out and "[gan_engine.components.generators.srresnet]" in out and "image_panels" in out
     assert main(["plugins", "--kind", "generators", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert list(listed) == ["generators"]

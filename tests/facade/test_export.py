@@ -21,9 +21,9 @@ from safetensors.torch import load_file
 import gan_engine as ge
 from gan_engine.checkpoint import read_checkpoint
 from gan_engine.cli import main
+from gan_engine.components.normalizers.base import Normalizer
 from gan_engine.errors import CheckpointError, GanEngineError
 from gan_engine.inference import load_normalizers
-from gan_engine.normalizers.base import Normalizer
 from tests.facade.conftest import tiny_overrides
 
 ROOT = Path(__file__).resolve().parents[2]

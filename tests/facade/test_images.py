@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 import gan_engine as ge
-from gan_engine.callbacks.images import ImagePanels, choose_bands, make_panel, stretch
+from gan_engine.components.callbacks.images import ImagePanels, choose_bands, make_panel, stretch
 
 
 @pytest.mark.parametrize("channels", [1, 2, 3, 4, 6])

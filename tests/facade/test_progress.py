@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import torch
 
-from gan_engine.callbacks.progress import GANProgressBar
+from gan_engine.components.callbacks.progress import GANProgressBar
 
 
 def test_the_bar_shows_iteration_and_losses_read_on_logging_iterations() -> None:

@@ -113,7 +113,7 @@ def test_an_output_dir_that_cannot_be_written_is_refused_with_the_key(tmp_path: 
 
 def test_a_full_disk_says_so_and_names_the_checkpoint_that_survived(tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    module = importlib.import_module("gan_engine.callbacks.checkpoints")
+    module = importlib.import_module("gan_engine.components.callbacks.checkpoints")
     real_mkstemp = tempfile.mkstemp
 
     def full_disk_after_iteration_2(*args: Any, **kwargs: Any) -> tuple[int, str]:

@@ -23,7 +23,7 @@ import torch
 
 import gan_engine as ge
 import gan_engine.api
-from gan_engine.callbacks.checkpoints import BestCheckpoints, PeriodicCheckpoint
+from gan_engine.components.callbacks.checkpoints import BestCheckpoints, PeriodicCheckpoint
 from tests.facade.conftest import tiny_overrides
 
 
@@ -99,7 +99,7 @@ def test_with_accumulation_sigterm_waits_for_the_last_micro_batch(tmp_path: Path
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     class FirstMicroBatch(L.Callback):
         def on_train_batch_end(self, trainer: L.Trainer, pl_module: Any, outputs: Any, batch: Any, i: int) -> None:
-            if pl_module.iteration == 1 and len(pl_module._pending) == 1:
+            if pl_module.iteration == 1 and pl_module.pending_micro_batches == 1:
                 os.kill(os.getpid(), signal.SIGTERM)
 
     monkeypatch.setattr(ge.api, "build_callbacks", _with(FirstMicroBatch()))
@@ -176,7 +176,7 @@ def test_a_snapshot_holds_the_state_after_every_update_of_its_iteration(tmp_path
 def test_last_ckpt_is_refreshed_every_n_minutes_at_iteration_boundaries(tmp_path: Path,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     clock = iter(range(0, 100_000, 25))  # each look at the clock: 25 s later
-    monkeypatch.setattr(importlib.import_module("gan_engine.callbacks.checkpoints"), "monotonic",
+    monkeypatch.setattr(importlib.import_module("gan_engine.components.callbacks.checkpoints"), "monotonic",
                         lambda: float(next(clock)))
     written: list[int] = []
     real = BestCheckpoints.write_last

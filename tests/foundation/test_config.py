@@ -209,3 +209,28 @@ def test_generator_that_cannot_reach_the_task_scale_is_refused() -> None:
     message = issues_of({"Generator": {"name": "unet"}})["Generator.name"]
     assert "supports scale 1" in message and "Task.scale is 4" in message
     assert ge.load_config({"Task": {"scale": 1}, "Generator": {"name": "unet"}}).Generator.scale == 1
+
+
+def test_parse_resolve_check_are_separate_steps_and_only_resolve_fills_values() -> None:
+    import copy
+
+    from gan_engine.config.checks import check_config
+    from gan_engine.config.parse import convert
+    from gan_engine.config.resolve import resolve
+
+    issues: list[ge.errors.ConfigIssue] = []
+    parsed = convert(ge.Config, {"Data": {"bands": 4}, "Generator": {"name": "srresnet", "n_blocks": 2}}, "",
+                     issues, default=ge.Config())
+    assert issues == [] and "in_channels" not in parsed.Generator.params
+    before = copy.deepcopy(parsed)
+    check_config(parsed)                       # reports only ...
+    assert parsed == before                    # ... and changes nothing
+    resolved, derived = resolve(parsed)
+    assert derived == [] and parsed == before  # the input is not changed either
+    assert resolved.Generator.params["in_channels"] == 4 and resolved.Generator.params["n_blocks"] == 2
+    assert resolved.Generator.params["n_channels"] == 32  # the plain default of the signature, stated
+    assert check_config(resolved) == []
+    # a value that disagrees with the implied one is reported by resolve, never overwritten
+    parsed.Generator.params["in_channels"] = 3
+    resolved, derived = resolve(parsed)
+    assert [i.path for i in derived] == ["Generator.in_channels"] and resolved.Generator.params["in_channels"] == 3

@@ -73,3 +73,18 @@ def test_the_cycle_check_finds_a_cycle() -> None:
     graph = _graph()  # deferred and relative imports are edges too
     assert "gan_engine.tiling" in graph["gan_engine.predictor"]
     assert "gan_engine.config.checks" in graph["gan_engine.config.loader"]  # imported inside load_config
+
+
+def test_no_module_path_shares_a_name_with_a_registry() -> None:
+    import importlib
+    import importlib.util
+
+    import gan_engine as ge
+    from gan_engine.registry import Registry, all_registries
+
+    for kind, registry in all_registries().items():
+        assert isinstance(getattr(ge, kind), Registry) and getattr(ge, kind) is registry
+        assert importlib.util.find_spec(f"gan_engine.{kind}") is None, f"gan_engine.{kind} is a registry and a module"
+    # the built-in components are importable by their own paths
+    srresnet = importlib.import_module("gan_engine.components.generators.srresnet")
+    assert ge.generators.get("srresnet").__module__ == srresnet.__name__

@@ -75,7 +75,7 @@ def test_plugin_claiming_a_builtin_name_is_an_error_naming_both(install_distribu
         ge.generators.names()
     with pytest.raises(ge.PluginError) as info:
         ge.generators.get("srresnet")
-    assert "gan_engine.generators.srresnet" in str(info.value) and "ge-shadow 1.0" in str(info.value)
+    assert "gan_engine.components.generators.srresnet" in str(info.value) and "ge-shadow 1.0" in str(info.value)
 
 
 def test_environment_variable_turns_autoload_off(install_distribution, monkeypatch) -> None:  # type: ignore[no-untyped-def]

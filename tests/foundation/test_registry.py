@@ -95,7 +95,7 @@ def test_registering_a_name_twice_names_both_origins() -> None:
     with pytest.raises(ge.RegistryError) as info:
         ge.generators.register("srresnet", Other)
     message = str(info.value)
-    assert "gan_engine.generators.srresnet" in message and __name__ in message
+    assert "gan_engine.components.generators.srresnet" in message and __name__ in message
     assert "override=True" in message
 
 
@@ -117,7 +117,7 @@ def test_describe_gives_origin_summary_and_signature() -> None:
     assert info.summary == "A tiny generator for tests."
     assert "in_channels: int = 3" in info.signature
     builtin = ge.generators.describe("srresnet")
-    assert builtin.origin == "gan_engine.generators.srresnet" and builtin.error is None
+    assert builtin.origin == "gan_engine.components.generators.srresnet" and builtin.error is None
 
 
 def test_every_registry_of_the_contract_exists() -> None:

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 import gan_engine as ge
-from gan_engine.losses import adversarial as adv
+from gan_engine.components.losses import adversarial as adv
 
 NAMES = ["bce", "hinge", "wasserstein", "lsgan", "relativistic"]
 D_FUNCS = {

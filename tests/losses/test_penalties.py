@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from gan_engine.losses.penalties import (
+from gan_engine.components.losses.penalties import (
     GradientPenalty,
     R1Penalty,
     gradient_penalty,

@@ -13,7 +13,7 @@ from torch import nn
 
 import gan_engine as ge
 from gan_engine import metrics
-from gan_engine.callbacks.fid import FIDKID
+from gan_engine.components.callbacks.fid import FIDKID
 from gan_engine.nn.pretrained import INCEPTION_V3, inception_v3_features
 from gan_engine.registry import datamodules
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
+from gan_engine.components.tasks.inpainting import masked_psnr
 from gan_engine.errors import ShapeError
 from gan_engine.metrics import psnr
 from gan_engine.metrics.distribution import sliced_wasserstein
 from gan_engine.registry import losses, tasks
-from gan_engine.tasks.inpainting import masked_psnr
 
 
 def test_image_to_image_channels_and_conditional_discriminator() -> None:

@@ -1,9 +1,11 @@
 """Two-process CPU DDP training, launched by test_ddp.py (not collected by pytest).
 
-Usage: python ddp_worker.py OUT_DIR STRATEGY [nan]
+Usage: python ddp_worker.py OUT_DIR STRATEGY [nan | accumulate N]
 Each rank writes OUT_DIR/rank<R>.pt with its weights, EMA, counters and logged metrics. With
 ``nan``, rank 1 alone gets a NaN target at iteration 3 under ``Stability.nonfinite: raise``; each
-rank writes the error it stopped with to OUT_DIR/rank<R>.err.
+rank writes the error it stopped with to OUT_DIR/rank<R>.err. With ``accumulate N``, each rank
+trains with ``N`` micro-batches per iteration and writes OUT_DIR/acc<N>_rank<R>.pt with its
+weights and the phase of each gradient all-reduce.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine_helpers import MemoryLogger, callback, datamodule, tiny_module
 
-from gan_engine.callbacks.fid import FIDKID
+from gan_engine.components.callbacks.fid import FIDKID
 
 
 class Features(nn.Module):
@@ -82,5 +84,38 @@ def nan_on_one_rank(out: Path, strategy: str) -> None:
         raise
 
 
+class CountAllReduces(L.Callback):
+    """Record ``(iteration, phase)`` of every gradient bucket DDP all-reduces."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, str]] = []
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        from torch.distributed.algorithms.ddp_comm_hooks.default_hooks import allreduce_hook
+
+        def hook(state, bucket):  # type: ignore[no-untyped-def]  # DDP checks real (not string) annotations
+            self.calls.append((pl_module.iteration, str(pl_module.current_phase)))  # type: ignore[attr-defined]
+            return allreduce_hook(None, bucket)  # type: ignore[arg-type]
+
+        trainer.strategy.model.register_comm_hook(None, hook)  # type: ignore[union-attr]
+
+
+def accumulate(out: Path, strategy: str, micro_batches: int) -> None:
+    L.seed_everything(0, verbose=False)
+    module = tiny_module({"Training.max_steps": 3, "Training.pretrain_steps": 1, "Data.train_size": 16,
+                          "Training.accumulate_grad_batches": micro_batches, "Data.batch_size": 4 // micro_batches})
+    counter = CountAllReduces()
+    tr = L.Trainer(accelerator="cpu", devices=2, strategy=strategy, max_epochs=-1, logger=False,
+                   enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                   num_sanity_val_steps=0, limit_val_batches=0, callbacks=[counter])
+    tr.fit(module, datamodule(module))
+    torch.save({"iteration": module.iteration, "calls": counter.calls,
+                "generator": module.generator.state_dict(), "discriminator": module.discriminator.state_dict()},
+               out / f"acc{micro_batches}_rank{tr.global_rank}.pt")
+
+
 if __name__ == "__main__":
-    (nan_on_one_rank if sys.argv[3:] == ["nan"] else main)(Path(sys.argv[1]), sys.argv[2])
+    if sys.argv[3:4] == ["accumulate"]:
+        accumulate(Path(sys.argv[1]), sys.argv[2], int(sys.argv[4]))
+    else:
+        (nan_on_one_rank if sys.argv[3:] == ["nan"] else main)(Path(sys.argv[1]), sys.argv[2])

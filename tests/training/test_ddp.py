@@ -82,3 +82,22 @@ def test_a_nan_on_one_rank_stops_both_with_the_same_error_promptly(tmp_path: Pat
     assert errors[0] == errors[1], errors
     assert errors[0].startswith("GanEngineError: non-finite loss at iteration 3: d_adversarial"), errors[0]
     assert elapsed < 120, f"took {elapsed:.0f} s: a rank waited for the other"
+
+
+def test_accumulated_micro_batches_all_reduce_once_per_phase(tmp_path: Path) -> None:
+    """Under DDP every micro-batch's backward but a phase's last runs without gradient sync."""
+    runs = {}
+    for n in (1, 2):
+        done = subprocess.run([sys.executable, str(WORKER), str(tmp_path), "ddp_find_unused_parameters_true",
+                               "accumulate", str(n)], env=_env(), cwd=tmp_path, capture_output=True, text=True,
+                              timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        runs[n] = [torch.load(tmp_path / f"acc{n}_rank{r}.pt", weights_only=False) for r in (0, 1)]
+    for n, ranks in runs.items():
+        assert [r["iteration"] for r in ranks] == [3, 3]
+        for part in ("generator", "discriminator"):  # the last backward did reduce: the ranks agree
+            a, b = ranks[0][part], ranks[1][part]
+            assert all(torch.equal(a[k], b[k]) for k in a), (n, part)
+    one, two = runs[1][0]["calls"], runs[2][0]["calls"]
+    assert one and {p for _, p in one} == {"generator", "discriminator"}
+    assert two == one  # two micro-batches: as many all-reduces, in the same phases, as one

@@ -237,7 +237,7 @@ def test_configure_callbacks_adds_the_engine_callbacks() -> None:
 def test_pretraining_needs_a_content_target() -> None:
     from typing import ClassVar
 
-    from gan_engine.tasks.super_resolution import SuperResolution
+    from gan_engine.components.tasks.super_resolution import SuperResolution
 
     @ge.tasks.register("no_target_sr")
     class NoTarget(SuperResolution):

@@ -12,8 +12,8 @@ from engine_helpers import MemoryLogger, Recorder, fit, same, tiny_module
 from torch import Tensor, nn
 
 import gan_engine as ge
+from gan_engine.components.losses.adversarial import BCEAdversarialLoss
 from gan_engine.errors import GanEngineError
-from gan_engine.losses.adversarial import BCEAdversarialLoss
 from gan_engine.training.nonfinite import NonFiniteGuard
 
 

@@ -10,8 +10,8 @@ import torch
 from engine_helpers import SaveAt, datamodule, fit, tiny_module
 
 import gan_engine as ge
+from gan_engine.components.normalizers.radiometric import ZScoreNormalizer
 from gan_engine.inference import load_normalizers
-from gan_engine.normalizers.radiometric import ZScoreNormalizer
 from gan_engine.training import normalization
 from gan_engine.training.module import GANModule
 

@@ -51,7 +51,7 @@ def test_resume_continues_exactly_like_the_uninterrupted_run(tmp_path: Path, at:
 
 class _SaveBetweenMicroBatches(SaveAt):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):  # type: ignore[no-untyped-def]
-        if pl_module.iteration == self.at and len(pl_module._pending) == 1 and not self.path.exists():
+        if pl_module.iteration == self.at and pl_module.pending_micro_batches == 1 and not self.path.exists():
             trainer.save_checkpoint(self.path)
 
 

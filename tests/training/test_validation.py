@@ -10,9 +10,9 @@ import torch.nn.functional as F
 from engine_helpers import datamodule, tiny_module, trainer
 
 import gan_engine as ge
+from gan_engine.components.normalizers.base import Normalizer
+from gan_engine.components.tasks.super_resolution import SuperResolution
 from gan_engine.metrics import psnr, ssim
-from gan_engine.normalizers.base import Normalizer
-from gan_engine.tasks.super_resolution import SuperResolution
 
 
 class Halve(Normalizer):

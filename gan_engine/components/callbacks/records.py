@@ -1,0 +1,144 @@
+"""Plain-file records of a run: ``metrics.json`` and the text log ``logs/training.log``.
+
+Both only read metrics Lightning already holds, and only on validation or logging
+iterations, so they add no work to the other iterations.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import platform
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from typing_extensions import override
+
+from gan_engine.components.callbacks._common import is_due, iteration_of
+from gan_engine.registry import callbacks
+
+__all__ = ["MetricsFile", "TrainingLog", "device_report", "scalar_metrics"]
+
+log = logging.getLogger("gan_engine")
+
+
+def scalar_metrics(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
+    """The finite scalar entries of ``metrics`` whose name starts with ``prefix``, as floats."""
+    out: dict[str, float] = {}
+    for key, value in metrics.items():
+        if not key.startswith(prefix):
+            continue
+        if isinstance(value, torch.Tensor):
+            if value.numel() != 1:
+                continue
+            value = value.item()
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            out[key] = float(value)
+    return out
+
+
+@callbacks.register("metrics_file")
+class MetricsFile(L.Callback):
+    """Append one record per validation to a JSON array file (``metrics.json``).
+
+    A record holds ``iteration``, ``epoch``, ``global_step``, ``time`` (seconds since the
+    epoch) and every scalar validation metric (names starting with ``val``). A resumed run
+    keeps the records already in the file. The file is replaced atomically each time.
+
+    Args:
+        path: the JSON file.
+    """
+
+    def __init__(self, path: str | Path = "metrics.json") -> None:
+        self.path = Path(path)
+        self.records: list[dict[str, Any]] = []
+
+    @override
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        try:
+            existing = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            existing = []
+        self.records = existing if isinstance(existing, list) else []
+
+    @override
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        values = scalar_metrics(trainer.callback_metrics, prefix="val")
+        record: dict[str, Any] = {"iteration": iteration_of(trainer), "epoch": trainer.current_epoch,
+                                  "global_step": trainer.global_step, "time": round(time.time(), 3), **values}
+        self.records.append(record)
+        from gan_engine.run import write_json
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        write_json(self.path, self.records)
+        shown = ", ".join(f"{k}={v:.4g}" for k, v in values.items())
+        log.info("validation at iteration %d: %s", record["iteration"], shown or "(no metrics)")
+
+
+def device_report(trainer: L.Trainer) -> list[str]:
+    """Lines describing the hardware a run uses: devices, their memory, CPU and threads."""
+    root = trainer.strategy.root_device
+    lines = [f"accelerator {type(trainer.accelerator).__name__}, {trainer.num_devices} device(s), "
+             f"{trainer.num_nodes} node(s), strategy {type(trainer.strategy).__name__}, "
+             f"precision {trainer.precision}",
+             f"host {platform.node()}: {os.cpu_count()} CPUs, torch {torch.__version__} with "
+             f"{torch.get_num_threads()} threads"]
+    if root.type == "cuda":
+        props = torch.cuda.get_device_properties(root)
+        free, total = torch.cuda.mem_get_info(root)
+        lines.append(f"{root}: {props.name}, {total / 2**30:.1f} GiB ({free / 2**30:.1f} GiB free), "
+                     f"compute capability {props.major}.{props.minor}")
+    return lines
+
+
+@callbacks.register("training_log")
+class TrainingLog(L.Callback):
+    """Write the run's progress to the ``gan_engine`` logger (which ``fit`` copies to ``logs/training.log``).
+
+    At the start: the devices, their memory and the size of each network. Every
+    ``log_every_n_steps`` iterations: the latest logged training scalars. At the end:
+    the peak accelerator memory.
+
+    Args:
+        log_every_n_steps: iterations between progress lines; 0 disables them.
+    """
+
+    def __init__(self, log_every_n_steps: int = 50) -> None:
+        self.log_every_n_steps = log_every_n_steps
+        self._last = -1
+
+    @override
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.is_global_zero:
+            return
+        for line in device_report(trainer):
+            log.info(line)
+        for name, child in pl_module.named_children():
+            count = sum(p.numel() for p in child.parameters())
+            if count:
+                log.info("%s: %s, %.3g M parameters", name, type(child).__name__, count / 1e6)
+
+    @override
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        iteration = iteration_of(trainer)
+        due = is_due(iteration, self.log_every_n_steps) and iteration != self._last
+        if not due or not trainer.is_global_zero:
+            return
+        self._last = iteration
+        values = scalar_metrics(trainer.callback_metrics, prefix="train")
+        log.info("iteration %d: %s", iteration, ", ".join(f"{k}={v:.4g}" for k, v in sorted(values.items())))
+
+    @override
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        root = trainer.strategy.root_device
+        if root.type == "cuda" and trainer.is_global_zero:
+            log.info("peak memory on %s: %.2f GiB", root, torch.cuda.max_memory_allocated(root) / 2**30)

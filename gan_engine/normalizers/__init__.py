@@ -1,6 +1,0 @@
-"""Built-in normalisers; each module registers its classes in :data:`gan_engine.normalizers`."""
-
-from gan_engine.normalizers import base, chain, radiometric  # noqa: F401
-from gan_engine.normalizers.base import Normalizer, NormalizerNotFittedError
-
-__all__ = ["Normalizer", "NormalizerNotFittedError"]
