@@ -36,7 +36,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_overhead import ROOT, _environment, emit, time_fit  # noqa: E402
+from bench_overhead import ROOT, _environment, emit, time_fit
 
 MODELS: dict[str, dict[str, Any]] = {
     "quickstart": {"Data.batch_size": 8, "Data.hr_size": 64, "Data.bands": 4},
