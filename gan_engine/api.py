@@ -35,7 +35,7 @@ from gan_engine.config import Config, load_config
 from gan_engine.errors import ConfigError, ConfigIssue, ShapeError
 from gan_engine.registry import datamodules
 from gan_engine.run import Run, RunDir
-from gan_engine.training.environment import check_trainer, ddp_strategy, die_with_parent
+from gan_engine.training.environment import check_trainer, die_with_parent, engine_strategy
 
 if TYPE_CHECKING:
     from gan_engine.training.module import GANModule
@@ -170,7 +170,7 @@ def build_trainer(cfg: Config, run: Run, module: GANModule) -> L.Trainer:
               "plugins": [AtomicCheckpointIO()]}
     kwargs.update(cfg.Trainer)
     if "strategy" in kwargs:
-        kwargs["strategy"] = ddp_strategy(kwargs["strategy"])
+        kwargs["strategy"] = engine_strategy(kwargs["strategy"], kwargs)
     return L.Trainer(**kwargs)
 
 

@@ -159,6 +159,11 @@ def _check_trainer(trainer: dict[str, Any]) -> list[ConfigIssue]:
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, float)) or limit <= 0):
         issues.append(ConfigIssue("Trainer.limit_train_batches", f"is {limit!r}; it must be a fraction in (0, 1] "
                                   "or a number of batches ≥ 1 (--limit-train-batches), else no iteration runs"))
+    strategy = trainer.get("strategy")
+    if str(strategy).startswith("deepspeed") or type(strategy).__name__ == "DeepSpeedStrategy":
+        from gan_engine.training.sharding import DEEPSPEED_UNSUPPORTED
+
+        issues.append(ConfigIssue("Trainer.strategy", f"is {strategy!r}: {DEEPSPEED_UNSUPPORTED}"))
     for key in trainer:
         if key in _TRAINER_OWNED:
             issues.append(ConfigIssue(f"Trainer.{key}", f"is set by gan_engine under manual optimisation; "

@@ -157,6 +157,20 @@ class CompileConfig:
 
 
 @dataclass
+class FSDPConfig:
+    sharding: Literal["full", "grad_op"] = _f(
+        "full", "What stays sharded: 'full' reshards parameters after each forward (least memory, FSDP1's "
+        "FULL_SHARD); 'grad_op' keeps them gathered from forward to backward (one all-gather fewer per phase, "
+        "SHARD_GRAD_OP).")
+    auto_wrap: Literal["network", "blocks"] = _f(
+        "network", "Sharding units under strategy 'fsdp': each network as one unit, or also each block of at least "
+        "min_num_params parameters (deepest first).")
+    min_num_params: int = _f(1_000_000, "Parameters of a block that becomes its own unit with auto_wrap 'blocks'.",
+                             ge=1)
+    cpu_offload: bool = _f(False, "Keep sharded parameters, gradients and optimizer states in CPU memory.")
+
+
+@dataclass
 class TrainingConfig:
     max_steps: int = _f(1800, "Training iterations (batches that update the generator) before stopping.", ge=1)
     pretrain_steps: int = _f(1500, "Generator-only iterations before adversarial training starts.", ge=0)
@@ -167,6 +181,7 @@ class TrainingConfig:
     channels_last: bool = _f(False, "Keep networks and image batches in channels-last memory format (faster "
                              "convolutions on recent GPUs, especially with mixed precision).")
     compile: CompileConfig = _f(CompileConfig(), "torch.compile of the networks for the training phases.")
+    fsdp: FSDPConfig = _f(FSDPConfig(), "Sharding under strategy 'fsdp' (FSDP2; each network sharded apart).")
     fast_matmul: bool = _f(False, "On CUDA, let float32 matmuls and convolutions use TF32 (float32 matmul "
                            "precision 'high'); restored when the fit ends.")
     manual_optimization: bool = _f(True, "Must be true: GANs in Lightning 2 use manual optimisation.")

@@ -16,16 +16,21 @@ three from :func:`seeded_loader`:
    iterator saves ``(epoch, yielded)``, which Lightning stores in every checkpoint and hands
    back on resume, so the resumed epoch continues with the batch the interrupted one would
    have drawn next. This holds with and without worker processes.
+
+Under a distributed strategy the sampler shards each epoch's permutation itself, one slice per
+process (as ``DistributedSampler`` does), and is one, so Lightning does not wrap it in a
+sampler of its own whose order would depend on Lightning's epoch count. Every process draws
+the same number of samples an epoch, so the position rank zero saves is every process's.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sized
-from typing import Any
+from typing import Any, cast
 
 import torch
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import Dataset, DistributedSampler
 from torchdata.stateful_dataloader import StatefulDataLoader
 
 __all__ = ["SampleKey", "SeededSampler", "sample_seed", "seeded_loader"]
@@ -97,33 +102,60 @@ class _SeededIterator(Iterator[int]):
         self.sampler.epoch = self.epoch + 1
 
 
-class SeededSampler(Sampler[int]):
-    """Shuffles (or not) with an order that is a function of ``(seed, epoch)`` only.
+class SeededSampler(DistributedSampler[int]):
+    """Shuffles (or not) with an order that is a function of ``(seed, epoch)`` only; shards it across processes.
 
     Each ``iter()`` starts the next pass (``epoch``). The count is the sampler's own and is
     saved with the loader: Lightning's epoch number is not used, since it may skip ahead when a
-    run resumes from a checkpoint taken at the very end of an epoch. (There is deliberately no
-    ``set_epoch``.)
+    run resumes from a checkpoint taken at the very end of an epoch, so ``set_epoch`` (which
+    Lightning calls on every ``DistributedSampler``) does nothing.
+
+    With ``num_replicas`` processes, each epoch's permutation is padded with its first indices
+    to a multiple of ``num_replicas`` and process ``rank`` takes every ``num_replicas``-th index
+    from position ``rank``: together the processes see every sample once an epoch (a few twice).
 
     Args:
         data_source: the data set (only its length is used).
         seed: seed of every epoch's permutation.
         shuffle: permute; otherwise every epoch visits ``0, 1, ..., n - 1``.
+        num_replicas: the number of processes sharing the data; default: the distributed world
+            size when ``torch.distributed`` is initialised, else 1.
+        rank: this process's slice; default: its distributed rank, else 0.
     """
 
-    def __init__(self, data_source: Sized, seed: int = 0, shuffle: bool = True) -> None:
+    def __init__(self, data_source: Sized, seed: int = 0, shuffle: bool = True, *, num_replicas: int | None = None,
+                 rank: int | None = None) -> None:
+        # DistributedSampler.__init__ is not called: it insists on an initialised process group
+        distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+        self.num_replicas = num_replicas if num_replicas is not None else (
+            torch.distributed.get_world_size() if distributed else 1)
+        self.rank = rank if rank is not None else (torch.distributed.get_rank() if distributed else 0)
+        if not 0 <= self.rank < self.num_replicas:
+            raise ValueError(f"rank {self.rank} is not one of the {self.num_replicas} processes (0 to "
+                             f"{self.num_replicas - 1})")
         self.data_source, self.seed, self.shuffle = data_source, int(seed), shuffle
-        self.epoch = 0
+        self.dataset = cast(Dataset[Any], data_source)  # DistributedSampler's attribute; only its length is used
+        self.drop_last, self.epoch = False, 0
+        self.num_samples = -(-len(data_source) // self.num_replicas)
+        self.total_size = self.num_samples * self.num_replicas
 
     def __len__(self) -> int:
-        return len(self.data_source)
+        return self.num_samples
+
+    def set_epoch(self, epoch: int) -> None:
+        """Ignored: the sampler counts its own epochs (see the class docstring)."""
 
     def order(self, epoch: int) -> list[int]:
-        """The indices of epoch ``epoch``, in the order they are drawn."""
+        """This process's indices of epoch ``epoch``, in the order they are drawn."""
         n = len(self.data_source)
         if not self.shuffle:
-            return list(range(n))
-        return torch.randperm(n, generator=torch.Generator().manual_seed(_mix(self.seed, epoch))).tolist()
+            full = list(range(n))
+        else:
+            full = torch.randperm(n, generator=torch.Generator().manual_seed(_mix(self.seed, epoch))).tolist()
+        if self.num_replicas == 1:
+            return full
+        padded = (full * -(-self.total_size // max(n, 1)))[:self.total_size]
+        return padded[self.rank::self.num_replicas]
 
     def __iter__(self) -> Iterator[int]:
         it = _SeededIterator(self, self.epoch)

@@ -17,12 +17,22 @@ process that no longer exists. All JSON files are replaced atomically, so a read
 crash) never sees half a file.
 """
 
-from gan_engine.run.layout import RUN_DIR_ENV, RunDir, find_latest_run, is_rank_zero, new_run_dir, utc_now, write_json
+from gan_engine.run.layout import (
+    RUN_DIR_ENV,
+    START_FROM_ENV,
+    RunDir,
+    find_latest_run,
+    is_rank_zero,
+    new_run_dir,
+    utc_now,
+    write_json,
+)
 from gan_engine.run.lock import RunLock
 from gan_engine.run.session import STATUSES, Run, RunRecord, log_to_file
 
 __all__ = [
     "RUN_DIR_ENV",
+    "START_FROM_ENV",
     "STATUSES",
     "Run",
     "RunDir",

@@ -16,11 +16,13 @@ import yaml
 from gan_engine.config.schema import Config
 from gan_engine.errors import ConfigError, ConfigIssue, RunLockedError
 
-__all__ = ["RUN_DIR_ENV", "RunDir", "check_output_dir", "find_latest_run", "is_rank_zero", "new_run_dir", "utc_now",
-           "write_json"]
+__all__ = ["RUN_DIR_ENV", "START_FROM_ENV", "RunDir", "check_output_dir", "find_latest_run", "is_rank_zero",
+           "new_run_dir", "utc_now", "write_json"]
 
 #: Set by rank 0 for the processes a distributed launcher starts, so they share its directory.
 RUN_DIR_ENV = "GAN_ENGINE_RUN_DIR"
+#: Set by rank 0 beside :data:`RUN_DIR_ENV` when it resumes: the checkpoint every process restores.
+START_FROM_ENV = "GAN_ENGINE_START_FROM"
 
 
 def utc_now() -> str:

@@ -18,6 +18,7 @@ from gan_engine.config.schema import Config
 from gan_engine.errors import ConfigError
 from gan_engine.run.layout import (
     RUN_DIR_ENV,
+    START_FROM_ENV,
     RunDir,
     check_output_dir,
     find_latest_run,
@@ -180,6 +181,8 @@ class Run:
         shared = os.environ.get(RUN_DIR_ENV)
         if shared and not is_rank_zero():  # a process started by a distributed launcher
             run_dir = RunDir(Path(shared))
+            if os.environ.get(START_FROM_ENV):  # restore what rank 0 restores (``resume=True`` finds it there)
+                start = Path(os.environ[START_FROM_ENV])
             return cls(run_dir, RunRecord(run_dir, cfg, write=False), None), start
         existing, start = _resume_point(cfg, start, resume)
         if start is not None and verify is not None:
@@ -200,8 +203,11 @@ class Run:
     @contextlib.contextmanager
     def session(self, start_from: Path | None) -> Iterator[Run]:
         """Mark the run running; on exit mark it completed, failed or interrupted and unlock it."""
-        previous = os.environ.get(RUN_DIR_ENV)
+        previous = {key: os.environ.get(key) for key in (RUN_DIR_ENV, START_FROM_ENV)}
         os.environ[RUN_DIR_ENV] = str(self.dir.path.resolve())
+        os.environ.pop(START_FROM_ENV, None)
+        if start_from is not None:
+            os.environ[START_FROM_ENV] = str(Path(start_from).resolve())
         self.record.start(start_from)
         try:
             with log_to_file(self.dir.logs / "training.log"):
@@ -219,10 +225,11 @@ class Run:
                 self.record.finish("completed")
                 logger.info("run completed")
         finally:
-            if previous is None:
-                os.environ.pop(RUN_DIR_ENV, None)
-            else:
-                os.environ[RUN_DIR_ENV] = previous
+            for key, value in previous.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
             if self.lock is not None:
                 self.lock.release()
 

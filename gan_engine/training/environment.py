@@ -17,11 +17,16 @@ from typing import Any, Literal
 
 import torch
 from lightning.pytorch.accelerators import AcceleratorRegistry
-from lightning.pytorch.strategies import DDPStrategy, Strategy, StrategyRegistry
+from lightning.pytorch.strategies import (
+    DDPStrategy,
+    ModelParallelStrategy,
+    Strategy,
+    StrategyRegistry,
+)
 
 from gan_engine.errors import ConfigIssue, did_you_mean
 
-__all__ = ["ALLOW_OVERSUBSCRIPTION_ENV", "check_trainer", "ddp_strategy", "die_with_parent", "usable_cores"]
+__all__ = ["ALLOW_OVERSUBSCRIPTION_ENV", "check_trainer", "engine_strategy", "die_with_parent", "usable_cores"]
 
 #: Set to 1 to start more CPU processes than this process may use cores (a deliberate test, say).
 ALLOW_OVERSUBSCRIPTION_ENV = "GAN_ENGINE_ALLOW_CPU_OVERSUBSCRIPTION"
@@ -61,7 +66,7 @@ def _accelerator(name: Any) -> tuple[str | None, list[ConfigIssue]]:
 
 
 def _strategy(name: Any) -> list[ConfigIssue]:
-    if not isinstance(name, str) or name == "auto":
+    if not isinstance(name, str) or name in ("auto", "fsdp"):
         return []
     known = StrategyRegistry.available_strategies()
     if name in known:
@@ -105,14 +110,30 @@ def check_trainer(trainer: Mapping[str, Any]) -> list[ConfigIssue]:
     return issues + _devices(accelerator, trainer.get("devices", "auto"))
 
 
-def ddp_strategy(strategy: Any) -> Any:
-    """``strategy`` with plain DDP names turned into ``DDPStrategy(find_unused_parameters=True)``.
+def engine_strategy(strategy: Any, trainer: Mapping[str, Any] | None = None) -> Any:
+    """The Lightning strategy a GAN needs for ``strategy`` (a name or a strategy object).
 
-    Each phase of a GAN iteration back-propagates through one network only, so DDP must not
-    wait for the other network's gradients. Names that say otherwise
-    (``ddp_find_unused_parameters_false``) and strategy objects are kept as given.
+    - plain DDP names become ``DDPStrategy(find_unused_parameters=True)``: each phase of a GAN
+      iteration back-propagates through one network only, so DDP must not wait for the other
+      network's gradients (``ddp_find_unused_parameters_false`` is kept as given);
+    - ``fsdp`` becomes ``ModelParallelStrategy`` with every process in the data-parallel
+      dimension (FSDP2, each network sharded apart by the module, see
+      :mod:`gan_engine.training.sharding`), saving whole checkpoints on rank zero;
+    - other names and strategy objects are kept as given.
+
+    ``trainer`` (the ``Trainer:`` keywords) gives ``devices`` and ``num_nodes`` for ``fsdp``.
     """
-    if isinstance(strategy, Strategy) or strategy not in _DDP_START:
+    if isinstance(strategy, Strategy):
+        return strategy
+    if strategy == "fsdp":
+        t = trainer or {}
+        devices = _count(t.get("devices", "auto"))
+        if devices is None:
+            accelerator, _ = _accelerator(t.get("accelerator", "auto"))
+            devices = torch.cuda.device_count() if accelerator == "cuda" else 1
+        return ModelParallelStrategy(data_parallel_size=devices * int(t.get("num_nodes", 1)), tensor_parallel_size=1,
+                                     save_distributed_checkpoint=False)
+    if strategy not in _DDP_START:
         return strategy
     return DDPStrategy(find_unused_parameters=True, start_method=_DDP_START[strategy])
 

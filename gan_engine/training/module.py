@@ -42,7 +42,7 @@ from typing import Any, cast
 import lightning as L
 import torch
 from lightning.pytorch.core.optimizer import LightningOptimizer
-from lightning.pytorch.strategies import ParallelStrategy
+from lightning.pytorch.strategies import FSDPStrategy, ModelParallelStrategy, ParallelStrategy
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
@@ -69,6 +69,7 @@ from gan_engine.training.objective import PHASES, PhaseLoss, PhaseResult
 from gan_engine.training.optim import IterationLR, clip_gradients_, observe_plateaus
 from gan_engine.training.rng import restore_rng
 from gan_engine.training.schedules import IterationPlan, plan_iteration
+from gan_engine.training.sharding import gathered, is_sharded, shard_network
 from gan_engine.training.speed import TrainingNetworks, fast_matmul
 from gan_engine.training.state import engine_state, read_engine_state, warn_if_loader_cannot_resume
 
@@ -171,6 +172,20 @@ class GANModule(L.LightningModule):
                 "log_every_n_steps": self.cfg.Logging.log_every_n_steps * t.accumulate_grad_batches}
 
     # -- Lightning configuration ------------------------------------------------------
+    def configure_model(self) -> None:
+        """Under ``ModelParallelStrategy`` (``strategy: fsdp``), shard each network apart with FSDP2."""
+        strategy = self._trainer.strategy if self._trainer is not None else None
+        if isinstance(strategy, FSDPStrategy):
+            raise GanEngineError("GANModule does not run on Lightning's FSDPStrategy (FSDP1 wraps the whole module, "
+                                 "whose forward never ends in a manual-optimisation step, so no checkpoint can be "
+                                 "saved): use strategy 'fsdp' with ge.fit, or pass lightning.Trainer(strategy="
+                                 "ModelParallelStrategy(data_parallel_size=<processes>, tensor_parallel_size=1)); "
+                                 "the module shards the generator and the discriminator itself")
+        if isinstance(strategy, ModelParallelStrategy) and not is_sharded(next(self.generator.parameters())):
+            mesh = strategy.device_mesh["data_parallel"]
+            for network in (self.generator, self.discriminator):
+                shard_network(network, mesh, self.cfg.Training.fsdp)
+
     def configure_optimizers(self) -> Any:
         return optimizers_and_schedules(self.cfg, self.generator, self.discriminator, lazy_r1=self.objective.r1_lazy)
 
@@ -192,27 +207,29 @@ class GANModule(L.LightningModule):
                                 for m in self._pending], []
         plan, obj, nets = self._plan(), self.objective, self._training_networks()
         G, D = nets.generator, nets.discriminator
-        D_penalized = nets.penalized_discriminator if obj.r1_each_step or obj.gradient_penalty else D
+        double_backward = obj.r1_each_step or obj.gradient_penalty is not None
+        D_penalized = nets.penalized_discriminator if double_backward else D
         if len(micro) == 1 and plan.generator_step:
             micro[0].fake = obj.generate(G, micro[0].batch)  # shared: D sees it detached, G back-propagates it
-        d = self.run_phase("discriminator", micro, lambda mb: obj.discriminator_loss(G, D_penalized, mb)) \
-            if plan.discriminator_step else None
-        r = self.run_phase("regularizer", micro, lambda mb: obj.regularizer_loss(nets.penalized_discriminator, mb)) \
-            if plan.regularizer_step else None
+        d = self.run_phase("discriminator", micro, lambda mb: obj.discriminator_loss(G, D_penalized, mb),
+                           double_backward=double_backward) if plan.discriminator_step else None
+        r = self.run_phase("regularizer", micro, lambda mb: obj.regularizer_loss(nets.penalized_discriminator, mb),
+                           double_backward=True) if plan.regularizer_step else None
         g = self.run_phase("generator", micro, lambda mb: obj.generator_loss(G, D, mb, plan.adversarial_weight,
                                                                               plan.pretraining)) \
             if plan.generator_step else None
         return self._finish_iteration(plan, micro, d, r, g)
 
-    def run_phase(self, phase: str, micro: list[MicroBatch], loss: Callable[[MicroBatch], PhaseLoss]
-                  ) -> PhaseResult:
+    def run_phase(self, phase: str, micro: list[MicroBatch], loss: Callable[[MicroBatch], PhaseLoss],
+                  double_backward: bool = False) -> PhaseResult:
         """Update the phase's network on ``loss`` of every micro-batch: the one place that steps.
 
         Toggles the network's optimizer (the other network's parameters stop requiring
         gradients), back-propagates each micro-batch's loss divided by their count (under DDP
         only the last backward all-reduces), lets the non-finite guard decide from the terms,
         and steps; clipping runs in :meth:`on_before_optimizer_step`, after mixed-precision
-        unscaling.
+        unscaling. ``double_backward``: the loss differentiates an input gradient, so a sharded
+        network stays gathered until its last backward (:func:`~gan_engine.training.sharding.gathered`).
         """
         opt = self.optimizer_of(PHASES[phase])
         self.current_phase = phase
@@ -220,11 +237,13 @@ class GANModule(L.LightningModule):
         try:
             opt.zero_grad(set_to_none=True)
             outs = []
-            for i, mb in enumerate(micro):
-                out = loss(mb)
-                with self._gradient_sync(last=i == len(micro) - 1):
-                    self.manual_backward(out.loss / len(micro))
-                outs.append(out.detach())
+            with gathered(getattr(self, PHASES[phase]), enabled=double_backward,
+                          reshard_after_forward=self.cfg.Training.fsdp.sharding == "full"):
+                for i, mb in enumerate(micro):
+                    out = loss(mb)
+                    with self._gradient_sync(last=i == len(micro) - 1):
+                        self.manual_backward(out.loss / len(micro))
+                    outs.append(out.detach())
             terms = {k: torch.stack([o.terms[k] for o in outs]) for k in outs[0].terms}
             if self.nonfinite.guard_step(opt.optimizer, self.nonfinite.observe(terms, self.iteration)):
                 opt.step()

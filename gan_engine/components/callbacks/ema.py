@@ -85,8 +85,12 @@ class EMA(Callback):
         """Whether the average moves after completed iteration ``iteration`` (1-based)."""
         return iteration > self.update_after_step
 
-    def _params(self, pl_module: L.LightningModule) -> list[tuple[str, nn.Parameter]]:
+    def _params(self, pl_module: L.LightningModule, reshard: bool = False) -> list[tuple[str, nn.Parameter]]:
         net = getattr(pl_module, self.attribute)
+        if reshard and type(net).__name__.startswith("FSDP"):  # FSDP2: the shards, not a gathered copy
+            from gan_engine.training.sharding import reshard as to_shards
+
+            to_shards(net)
         return [(k, p) for k, p in net.named_parameters() if p.dtype.is_floating_point]
 
     def shadow(self, pl_module: L.LightningModule) -> dict[str, Tensor]:
@@ -98,7 +102,7 @@ class EMA(Callback):
             if missing:
                 raise KeyError(f"the saved EMA state lacks parameters {missing[:5]}; the checkpoint's generator "
                                "differs from this one")
-            self._shadow = {k: source[k].detach().to(p.device, p.dtype, copy=True) for k, p in params}
+            self._shadow = {k: _like(source[k].detach(), p) for k, p in params}
             self._loaded = None
         elif params and next(iter(self._shadow.values())).device != params[0][1].device:
             self._shadow = {k: v.to(params[0][1].device) for k, v in self._shadow.items()}
@@ -108,8 +112,8 @@ class EMA(Callback):
     def update(self, pl_module: L.LightningModule, iteration: int, images: int = 1) -> None:
         """Move the average after completed iteration ``iteration`` (or copy the weights before it starts)."""
         shadow = self.shadow(pl_module)
-        params = [p.detach() for _, p in self._params(pl_module)]
-        targets = [shadow[k] for k, _ in self._params(pl_module)]
+        params = _local([p.detach() for _, p in self._params(pl_module)])
+        targets = _local([shadow[k] for k, _ in self._params(pl_module)])
         if not self.should_update(iteration):
             torch._foreach_copy_(targets, params)
             return
@@ -124,16 +128,17 @@ class EMA(Callback):
         if self._backup is not None:
             return
         shadow = self.shadow(pl_module)
-        params = self._params(pl_module)
+        params = self._params(pl_module, reshard=True)
         self._backup = [p.detach().clone() for _, p in params]
-        torch._foreach_copy_([p.detach() for _, p in params], [shadow[k] for k, _ in params])
+        torch._foreach_copy_(_local([p.detach() for _, p in params]), _local([shadow[k] for k, _ in params]))
 
     @torch.no_grad()
     def swap_out(self, pl_module: L.LightningModule) -> None:
         """Restore the live weights exactly (a call without :meth:`swap_in` does nothing)."""
         if self._backup is None:
             return
-        torch._foreach_copy_([p.detach() for _, p in self._params(pl_module)], self._backup)
+        torch._foreach_copy_(_local([p.detach() for _, p in self._params(pl_module, reshard=True)]),
+                             _local(self._backup))
         self._backup = None
 
     # -- hooks ------------------------------------------------------------------------
@@ -185,7 +190,7 @@ class EMA(Callback):
     def state_dict(self) -> dict[str, Any]:
         shadow = self._shadow if self._shadow is not None else self._loaded
         return {"kind": STATE_KIND, "num_updates": self.num_updates, "decay": self.decay, "warmup": self.warmup,
-                "shadow": None if shadow is None else {k: v.detach().cpu().clone() for k, v in shadow.items()}}
+                "shadow": None if shadow is None else {k: _whole(v).detach().cpu().clone() for k, v in shadow.items()}}
 
     @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -193,3 +198,28 @@ class EMA(Callback):
         shadow = state_dict.get("shadow")
         self._shadow, self._backup = None, None
         self._loaded = None if shadow is None else {k: v.detach().cpu() for k, v in shadow.items()}
+
+
+def _like(value: Tensor, param: Tensor) -> Tensor:
+    """A copy of ``value`` on ``param``'s device and dtype, sharded like it under FSDP (``value`` may be whole)."""
+    if type(param).__name__ == "DTensor":  # FSDP2: the average is sharded like the network
+        from gan_engine.training.sharding import is_sharded, shard_like
+
+        return value.clone() if is_sharded(value) else shard_like(value, param)
+    return value.to(param.device, param.dtype, copy=True)
+
+
+def _whole(value: Tensor) -> Tensor:
+    """``value``, or the gathered tensor of a sharded one (every rank saves a checkpoint's states together)."""
+    if type(value).__name__ == "DTensor":
+        from gan_engine.training.sharding import full_tensor
+
+        return full_tensor(value)
+    return value
+
+
+def _local(tensors: list[Tensor]) -> list[Tensor]:
+    """The tensors, or their local shards under FSDP (the average is sharded like the network, so they align)."""
+    if tensors and type(tensors[0]).__name__ == "DTensor":
+        return [t.to_local() for t in tensors]  # type: ignore[attr-defined]
+    return tensors

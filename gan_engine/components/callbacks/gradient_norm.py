@@ -33,7 +33,10 @@ _MEASURED_PHASES = ("generator", "discriminator")
 def total_grad_norm(optimizer: Optimizer) -> Tensor | None:
     """2-norm of all gradients of ``optimizer``'s parameters (on the device), or None without gradients."""
     grads = [p.grad for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
-    return torch.nn.utils.get_total_norm(grads) if grads else None
+    if not grads:
+        return None
+    norm = torch.nn.utils.get_total_norm(grads)
+    return norm.full_tensor() if type(norm).__name__ == "DTensor" else norm  # type: ignore[attr-defined]  # FSDP
 
 
 @callbacks.register("gradient_norm")
