@@ -13,7 +13,9 @@ Variants (``--variants``, comma-separated):
 - ``bf16``: ``Training.precision: bf16`` (with ``Training.fast_matmul`` on CUDA);
 - ``channels_last``: ``Training.channels_last: true`` in bf16;
 - ``compiled``: ``Training.compile.enabled: true`` (inductor) in bf16 with channels-last;
-- ``fp16``: ``Training.precision: "16"`` (CUDA).
+- ``fp16``: ``Training.precision: "16"`` (CUDA);
+- ``compiled_fp32``: ``Training.compile.enabled: true`` in float32 (compiled against ``fp32``
+  where bf16 is slow, as on most CPUs).
 
 Runs anywhere; made for a GPU (the ``device`` tool where one is lent). On a CPU the RRDB model
 is slow: ``--models quickstart`` keeps to the small one.
@@ -50,6 +52,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "compiled": {"Training.precision": "bf16", "Training.fast_matmul": True, "Training.channels_last": True,
                  "Training.compile.enabled": True},
     "fp16": {"Training.precision": "16", "Training.fast_matmul": True},
+    "compiled_fp32": {"Training.compile.enabled": True},
 }
 
 

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from gan_engine.export import export
     from gan_engine.inference import load_generator
     from gan_engine.predictor import Predictor, load_predictor
+    from gan_engine.run.catalog import RunInfo, RunView, list_runs, open_run
     from gan_engine.training.module import GANModule
 
 # Names whose modules import Lightning (or, for ``export``, its optional packages on use):
@@ -62,6 +63,10 @@ _LAZY = {
     "Predictor": "gan_engine.predictor",
     "load_predictor": "gan_engine.predictor",
     "export": "gan_engine.export",
+    "list_runs": "gan_engine.run.catalog",
+    "open_run": "gan_engine.run.catalog",
+    "RunInfo": "gan_engine.run.catalog",
+    "RunView": "gan_engine.run.catalog",
 }
 
 
@@ -90,7 +95,9 @@ __all__ = [
     "Predictor",
     "Registry",
     "RegistryError",
+    "RunInfo",
     "RunLockedError",
+    "RunView",
     "ShapeError",
     "__version__",
     "callbacks",
@@ -103,6 +110,8 @@ __all__ = [
     "load_config",
     "load_generator",
     "load_predictor",
+    "list_runs",
+    "open_run",
     "losses",
     "normalizers",
     "tasks",

@@ -35,7 +35,7 @@ from gan_engine.config import Config, load_config
 from gan_engine.errors import ConfigError, ConfigIssue, ShapeError
 from gan_engine.registry import datamodules
 from gan_engine.run import Run, RunDir
-from gan_engine.training.environment import check_trainer, die_with_parent, engine_strategy
+from gan_engine.training.environment import NullProfiler, check_trainer, die_with_parent, engine_strategy
 
 if TYPE_CHECKING:
     from gan_engine.training.module import GANModule
@@ -167,7 +167,7 @@ def build_trainer(cfg: Config, run: Run, module: GANModule) -> L.Trainer:
     """
     kwargs = {**module.trainer_defaults(), "default_root_dir": str(run.dir.path),
               "callbacks": build_callbacks(cfg, run.dir), "logger": build_loggers(cfg, run.dir),
-              "plugins": [AtomicCheckpointIO()]}
+              "plugins": [AtomicCheckpointIO()], "profiler": NullProfiler()}
     kwargs.update(cfg.Trainer)
     if "strategy" in kwargs:
         kwargs["strategy"] = engine_strategy(kwargs["strategy"], kwargs)

@@ -216,6 +216,99 @@ def _plugins(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- runs ---------------------------------------------------------------------------------
+
+
+def _add_runs_arguments(p: argparse.ArgumentParser) -> None:
+    p.usage = "%(prog)s [OUTPUT_DIR] [--json]\n       %(prog)s show RUN_DIR [--json]"
+    p.add_argument("target", nargs="*", metavar="OUTPUT_DIR | show RUN_DIR",
+                   help="the folder of runs to list (default: runs), or 'show' and one run's directory")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _runs(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from gan_engine.run.catalog import list_runs, open_run
+
+    if args.target[:1] == ["show"]:
+        if len(args.target) != 2:
+            raise GanEngineError("usage: gan-engine runs show RUN_DIR")
+        view = open_run(args.target[1])
+        if args.json:
+            print(json.dumps({"info": asdict(view.info), "record": view.record, "history": view.history,
+                              "config_differences": view.config_differences()}, indent=2, default=str))
+        else:
+            print(_describe_run(view))
+        return 0
+    if len(args.target) > 1:
+        raise GanEngineError("gan-engine runs takes one OUTPUT_DIR (or: gan-engine runs show RUN_DIR)")
+    infos = list_runs(args.target[0] if args.target else "runs")
+    if args.json:
+        print(json.dumps([asdict(i) for i in infos], indent=2, default=str))
+        return 0
+    rows = [("RUN", "PROJECT", "STATUS", "ITERATION", "STARTED", "DURATION", "BEST")]
+    for i in infos:
+        best = ", ".join(f"{k} {v:.4g}" for k, v in i.best.items()) or "-"
+        rows.append((i.name, i.project or "-", i.status, f"{_or_dash(i.iteration)}/{_or_dash(i.max_steps)}",
+                     _when(i.started or i.created), _duration_text(i.duration_s), best))
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip())
+    if not infos:
+        print(f"(no runs under {args.target[0] if args.target else 'runs'})")
+    return 0
+
+
+def _describe_run(view: Any) -> str:
+    i = view.info
+    lines = [f"run        {i.name}  ({i.run_dir})", f"project    {i.project}", f"status     {i.status}",
+             f"iteration  {_or_dash(i.iteration)} of {_or_dash(i.max_steps)}",
+             f"started    {i.created}   latest session {i.started}   ended {i.ended or '-'}",
+             f"duration   {_duration_text(i.duration_s)}"]
+    if view.record.get("error"):
+        lines.append(f"error      {view.record['error']}")
+    lines.append("sessions")
+    for s in view.record.get("sessions") or []:
+        resumed = f"  resumed from {s['resumed_from']}" if s.get("resumed_from") else ""
+        lines.append(f"  {s.get('started')}  {s.get('status') or 'running'}{resumed}")
+    if i.best:
+        lines.append("best       " + ", ".join(f"{k} = {v:.6g}" for k, v in i.best.items()))
+    if i.last_metrics:
+        lines.append("last metrics")
+        lines += [f"  {k} = {v:.6g}" for k, v in sorted(i.last_metrics.items())]
+    differences = view.config_differences()
+    lines.append("configuration, where it differs from the defaults" if differences else
+                 "configuration: the defaults")
+    lines += [f"  {k}: {json.dumps(v, default=str)}  (default {json.dumps(d, default=str)})"
+              for k, (d, v) in sorted(differences.items())]
+    if view.history:
+        keys = [k for k in view.history[-1] if k.startswith("val")]
+        lines.append("validations")
+        lines.append("  " + "  ".join(["iteration", *keys]))
+        for r in view.history:
+            values = [f"{r[k]:.4g}" if isinstance(r.get(k), (int, float)) else "-" for k in keys]
+            lines.append("  " + "  ".join([str(r.get("iteration", "-")).ljust(9), *values]))
+    return "\n".join(lines)
+
+
+def _when(stamp: str | None) -> str:
+    """An ISO time of a run record as ``2026-12-03 19:51:09Z`` (seconds are enough for a table)."""
+    return "-" if not stamp else stamp[:19].replace("T", " ") + ("Z" if stamp.endswith("+00:00") else "")
+
+
+def _or_dash(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+def _duration_text(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
 # -- config -------------------------------------------------------------------------------
 
 
@@ -254,6 +347,7 @@ _VERBS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable
     "predict": ("predict image files or folders with a trained model", _add_predict_arguments, _predict),
     "export": ("write a checkpoint's generator as ONNX, TorchScript or safetensors", _add_export_arguments, _export),
     "plugins": ("list every registered component by kind and origin", _add_plugins_arguments, _plugins),
+    "runs": ("list the runs of a folder, or show one run in full", _add_runs_arguments, _runs),
     "config": ("check, show or describe configurations", _add_config_arguments, _config),
 }
 

@@ -27,7 +27,7 @@ START_FROM_ENV = "GAN_ENGINE_START_FROM"
 
 def utc_now() -> str:
     """The current time as an ISO 8601 string in UTC (sortable as text)."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 def is_rank_zero() -> bool:

@@ -8,11 +8,12 @@ import os
 import socket
 import warnings
 from pathlib import Path
+from typing import Any
 
 from gan_engine.errors import RunLockedError
 from gan_engine.run.layout import utc_now
 
-__all__ = ["RunLock"]
+__all__ = ["RunLock", "live_owner"]
 
 
 def _process_alive(pid: int) -> bool:
@@ -23,6 +24,26 @@ def _process_alive(pid: int) -> bool:
     except PermissionError:  # exists, owned by someone else
         return True
     return True
+
+
+def _read_owner(path: Path) -> dict[str, Any]:
+    try:
+        owner = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return owner if isinstance(owner, dict) else {}
+
+
+def live_owner(path: Path) -> dict[str, Any] | None:
+    """The owner a lock file records (``pid``, ``host``, ``since``) while it may still hold it, else ``None``.
+
+    An owner on another host cannot be checked from here and counts as live.
+    """
+    owner = _read_owner(path)
+    if not isinstance(owner.get("pid"), int):
+        return None
+    local = owner.get("host") in (None, socket.gethostname())
+    return owner if not local or _process_alive(owner["pid"]) else None
 
 
 class RunLock:
@@ -53,18 +74,15 @@ class RunLock:
         raise RunLockedError(f"could not lock {self.path}: another process claims it at the same moment")
 
     def _take_over_if_stale(self) -> None:
-        try:
-            owner = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            owner = {}
-        pid, host = owner.get("pid"), owner.get("host")
-        local = host in (None, socket.gethostname())
-        if isinstance(pid, int) and (not local or _process_alive(pid)):
+        owner = live_owner(self.path)
+        if owner is not None:
+            pid, host = owner["pid"], owner.get("host")
             raise RunLockedError(
                 f"the run directory {self.path.parent} is in use by process {pid} on {host} "
                 f"(since {owner.get('since', '?')}). Wait for it to finish, or stop it; if that process "
                 f"is gone, delete {self.path} and try again.")
-        warnings.warn(f"taking over the stale lock {self.path} of process {pid}, which no longer runs",
+        stale = _read_owner(self.path).get("pid")
+        warnings.warn(f"taking over the stale lock {self.path} of process {stale}, which no longer runs",
                       RuntimeWarning, stacklevel=3)
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()

@@ -13,10 +13,12 @@ import os
 import signal
 import sys
 from collections.abc import Mapping
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Literal
 
 import torch
 from lightning.pytorch.accelerators import AcceleratorRegistry
+from lightning.pytorch.profilers import PassThroughProfiler
 from lightning.pytorch.strategies import (
     DDPStrategy,
     ModelParallelStrategy,
@@ -26,7 +28,8 @@ from lightning.pytorch.strategies import (
 
 from gan_engine.errors import ConfigIssue, did_you_mean
 
-__all__ = ["ALLOW_OVERSUBSCRIPTION_ENV", "check_trainer", "engine_strategy", "die_with_parent", "usable_cores"]
+__all__ = ["ALLOW_OVERSUBSCRIPTION_ENV", "NullProfiler", "check_trainer", "engine_strategy", "die_with_parent",
+           "usable_cores"]
 
 #: Set to 1 to start more CPU processes than this process may use cores (a deliberate test, say).
 ALLOW_OVERSUBSCRIPTION_ENV = "GAN_ENGINE_ALLOW_CPU_OVERSUBSCRIPTION"
@@ -108,6 +111,21 @@ def check_trainer(trainer: Mapping[str, Any]) -> list[ConfigIssue]:
     accelerator, issues = _accelerator(trainer.get("accelerator", "auto"))
     issues += _strategy(trainer.get("strategy", "auto"))
     return issues + _devices(accelerator, trainer.get("devices", "auto"))
+
+
+class NullProfiler(PassThroughProfiler):
+    """Lightning's default profiler (it profiles nothing), with one reusable context for every action.
+
+    Lightning wraps each of its hook calls in ``trainer.profiler.profile(name)``: about ninety
+    per GAN iteration with the engine's callbacks. The default builds a generator-based
+    context manager for each; this returns the same ``nullcontext``. ``Trainer.profiler``
+    (``simple``, ``advanced``, ``pytorch``) replaces it as usual.
+    """
+
+    _NOTHING: AbstractContextManager[Any] = nullcontext()
+
+    def profile(self, action_name: str) -> AbstractContextManager[Any]:  # type: ignore[override]
+        return self._NOTHING
 
 
 def engine_strategy(strategy: Any, trainer: Mapping[str, Any] | None = None) -> Any:

@@ -36,7 +36,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, ExitStack, nullcontext
-from dataclasses import asdict
 from typing import Any, cast
 
 import lightning as L
@@ -244,7 +243,8 @@ class GANModule(L.LightningModule):
                     with self._gradient_sync(last=i == len(micro) - 1):
                         self.manual_backward(out.loss / len(micro))
                     outs.append(out.detach())
-            terms = {k: torch.stack([o.terms[k] for o in outs]) for k in outs[0].terms}
+            terms = outs[0].terms if len(outs) == 1 else {k: torch.stack([o.terms[k] for o in outs])
+                                                          for k in outs[0].terms}
             if self.nonfinite.guard_step(opt.optimizer, self.nonfinite.observe(terms, self.iteration)):
                 opt.step()
         finally:
@@ -291,7 +291,7 @@ class GANModule(L.LightningModule):
             self.trainer.should_stop = True  # before logging: Lightning writes the final iteration's values
         self._log_iteration(plan, terms, n)
         d = phases[0]
-        out = {**asdict(plan), "iteration": self.iteration, "images": n * self.trainer.world_size, "terms": terms,
+        out = {**vars(plan), "iteration": self.iteration, "images": n * self.trainer.world_size, "terms": terms,
                "real_scores": d.real_scores if d else None, "fake_scores": d.fake_scores if d else None,
                "fake": micro[-1].generated, "batch": micro[-1].batch}
         if "g_total" in terms:

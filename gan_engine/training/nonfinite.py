@@ -87,9 +87,12 @@ class NonFiniteGuard:
             terms: the phase's loss terms by name (any shape; each must be entirely finite).
             iteration: 0-based index of the running iteration.
         """
-        first = next(iter(terms.values()))
-        state = self._ensure(first.device, iteration)
-        bad = torch.stack([~torch.isfinite(v.detach()).all() for v in terms.values()])
+        values = [v.detach() for v in terms.values()]
+        state = self._ensure(values[0].device, iteration)
+        if all(v.ndim == 0 for v in values):  # the usual case: one kernel for every term
+            bad = torch.isfinite(torch.stack(values)).logical_not_()
+        else:
+            bad = torch.stack([~torch.isfinite(v).all() for v in values])
         if self.policy == "raise":
             # decided on the value every rank agrees on: a NaN on one rank stops them all at the
             # same collective, with the same message, instead of leaving the others waiting
@@ -103,7 +106,7 @@ class NonFiniteGuard:
                     "Training.Stability.nonfinite: skip to skip such updates.")
             return bad.any().float().reshape(1)
         state["current"] |= (bad[:, None] & self._mask(tuple(terms), bad.device)).any(dim=0)
-        return _all_reduce_max(bad.any().float().reshape(1))
+        return _all_reduce_max(bad.any(0, keepdim=True).float())
 
     def guard_step(self, optimizer: Optimizer, flag: Tensor) -> bool:
         """Prepare ``optimizer`` to skip its step when ``flag`` is set; False means: do not call ``step``."""

@@ -89,7 +89,10 @@ class PhaseResult:
 
     @classmethod
     def of(cls, stacked: Mapping[str, Tensor], losses: Sequence[PhaseLoss]) -> PhaseResult:
-        """From the terms stacked over micro-batches and each micro-batch's (detached) loss."""
+        """From the terms stacked over micro-batches (one micro-batch: its terms) and each one's detached loss."""
+        if len(losses) == 1:
+            return cls(dict(stacked), losses[0].real_scores, losses[0].fake_scores)
+
         def cat(scores: list[Tensor | None]) -> Tensor | None:
             kept = [x for x in scores if x is not None]
             return torch.cat(kept) if kept else None

@@ -135,3 +135,23 @@ def test_no_child_outlives_a_failed_parent(tmp_path: Path) -> None:
     finally:
         for pid in _alive(str(script)):
             subprocess.run(["kill", "-9", pid], check=False)
+
+
+@pytest.mark.parametrize("profiler", [None, "simple"])
+def test_hooks_run_under_the_null_profiler_unless_trainer_profiler_names_one(tmp_path: Path,
+                                                                             profiler: str | None) -> None:
+    from lightning.pytorch.profilers import PassThroughProfiler, SimpleProfiler
+
+    from gan_engine.training.environment import NullProfiler
+
+    extra = {} if profiler is None else {"Trainer.profiler": profiler}
+    result = ge.fit(None, overrides=tiny_overrides(tmp_path, steps=2, extra=extra))
+    assert result.trainer is not None and result.module is not None and result.module.iteration == 2
+    chosen = result.trainer.profiler
+    if profiler is None:  # profiles nothing, like Lightning's default, and hands out one shared context
+        assert isinstance(chosen, NullProfiler) and isinstance(chosen, PassThroughProfiler)
+        assert chosen.profile("a") is chosen.profile("b")
+        with chosen.profile("[Callback]x.on_train_batch_end"):
+            pass
+    else:  # the user's choice wins and records Lightning's actions
+        assert isinstance(chosen, SimpleProfiler) and "run_training_epoch" in chosen.recorded_durations

@@ -120,6 +120,15 @@ class BestCheckpoints(ModelCheckpoint):
         self._last_time = monotonic()
 
     @property
+    def state_key(self) -> str:
+        # Lightning builds this key around every hook call it makes on a callback; the settings
+        # it is made of are fixed once constructed, so it is made once.
+        key: str | None = self.__dict__.get("_state_key")
+        if key is None:
+            key = self.__dict__["_state_key"] = super().state_key
+        return key
+
+    @property
     def last_path(self) -> Path:
         """Where ``last.ckpt`` goes."""
         return Path(self.dirpath or ".") / f"{self.CHECKPOINT_NAME_LAST}{self.FILE_EXTENSION}"

@@ -72,6 +72,7 @@ class EMA(Callback):
             raise ValueError(f"unknown EMA warm-up {warmup!r}; expected one of {', '.join(WARMUPS)}")
         self.decay, self.update_after_step, self.warmup = decay, update_after_step, warmup
         self.power, self.half_life_images, self.attribute = power, half_life_images, attribute
+        self._state_key = self._generate_state_key(attribute=attribute)
         self.num_updates = 0
         self._shadow: dict[str, Tensor] | None = None
         self._loaded: dict[str, Tensor] | None = None
@@ -79,7 +80,7 @@ class EMA(Callback):
 
     @property
     def state_key(self) -> str:
-        return self._generate_state_key(attribute=self.attribute)
+        return self._state_key  # made once: Lightning reads it around every hook call
 
     def should_update(self, iteration: int) -> bool:
         """Whether the average moves after completed iteration ``iteration`` (1-based)."""
