@@ -30,7 +30,7 @@ from gan_engine.components.callbacks.histograms import Histograms
 from gan_engine.components.callbacks.images import ImagePanels, choose_bands
 from gan_engine.components.callbacks.interrupts import GracefulStop
 from gan_engine.components.callbacks.progress import GANProgressBar
-from gan_engine.components.callbacks.records import MetricsFile, TrainingLog, scalar_metrics
+from gan_engine.components.callbacks.records import MetricsFile, ProgressFile, TrainingLog, scalar_metrics
 from gan_engine.config import Config, load_config
 from gan_engine.errors import ConfigError, ConfigIssue, ShapeError
 from gan_engine.registry import datamodules
@@ -188,6 +188,7 @@ def build_callbacks(cfg: Config, run: RunDir) -> list[Callback]:
         PeriodicCheckpoint(run.checkpoints, c.periodic.every_n_steps),
         GracefulStop(best),  # after the snapshot writers: Lightning keeps the order of Checkpoint callbacks
         MetricsFile(run.metrics),
+        ProgressFile(run.progress, cfg.Training.max_steps, log.log_every_n_steps),
         TrainingLog(log.log_every_n_steps),
         ImagePanels(run.images, log.log_images_every_n_steps, log.num_images, log.rgb_bands, log.stretch_percentiles,
                     log.denormalize_images),

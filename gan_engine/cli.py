@@ -309,6 +309,25 @@ def _duration_text(seconds: float | None) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
+def _add_watch_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", metavar="RUN_DIR", help="the run's directory (it may be about to start)")
+    p.add_argument("--json", action="store_true", help="one JSON event per line (progress, validation, "
+                   "checkpoint, status)")
+    p.add_argument("--interval", type=float, default=1.0, help="seconds between looks at the run's files")
+    p.add_argument("--wait", type=float, default=60.0, help="seconds to wait for the run to appear")
+
+
+def _watch(args: argparse.Namespace) -> int:
+    from gan_engine.run.watch import describe, follow
+
+    status = None
+    for event in follow(args.run_dir, interval=args.interval, wait=args.wait):
+        print(json.dumps(event, default=str) if args.json else describe(event), flush=True)
+        if event["event"] == "status":
+            status = event["status"]
+    return 0 if status == "completed" else 1
+
+
 # -- config -------------------------------------------------------------------------------
 
 
@@ -348,6 +367,7 @@ _VERBS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable
     "export": ("write a checkpoint's generator as ONNX, TorchScript or safetensors", _add_export_arguments, _export),
     "plugins": ("list every registered component by kind and origin", _add_plugins_arguments, _plugins),
     "runs": ("list the runs of a folder, or show one run in full", _add_runs_arguments, _runs),
+    "watch": ("follow a run until it ends (exit 0 if it completed)", _add_watch_arguments, _watch),
     "config": ("check, show or describe configurations", _add_config_arguments, _config),
 }
 

@@ -117,6 +117,8 @@ class ProjectConfig:
     output_dir: str = _f("runs", "Folder under which every run gets its own directory.")
     seed: int = _f(42, "Seed of every random generator (torch, numpy, python, data).", ge=0)
     run_name: str | None = _f(None, "Directory name of this run; default '<name>-<date>-<time>'.")
+    exclusive: bool = _f(False, "One live run of this project under output_dir at a time: a second start is "
+                         "refused, naming the running run and its process.")
 
 
 @dataclass

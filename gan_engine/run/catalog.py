@@ -23,7 +23,7 @@ from gan_engine.errors import GanEngineError
 from gan_engine.run.layout import RunDir
 from gan_engine.run.lock import live_owner
 
-__all__ = ["RunInfo", "RunView", "config_differences", "list_runs", "open_run"]
+__all__ = ["RunInfo", "RunView", "config_differences", "list_runs", "open_run", "read_json", "run_status"]
 
 
 @dataclass(frozen=True)
@@ -177,9 +177,9 @@ def config_differences(config: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
 
 
 def _summarise(run: RunDir) -> tuple[RunInfo, dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
-    record = _read_json(run.record)
+    record = read_json(run.record)
     config = _read_yaml(run.config)
-    history = _read_json(run.metrics)
+    history = read_json(run.metrics)
     history = [r for r in history if isinstance(r, dict)] if isinstance(history, list) else []
     if not isinstance(record, dict):
         info = RunInfo(run.name, None, "unreadable", None, None, None, None, None, None, None, {}, {}, run.path)
@@ -195,14 +195,15 @@ def _summarise(run: RunDir) -> tuple[RunInfo, dict[str, Any], dict[str, Any], li
     if history and (iteration is None or history[-1].get("iteration", 0) > iteration):
         iteration = history[-1].get("iteration")
     info = RunInfo(
-        name=run.name, project=record.get("project"), status=_status(run, record),
+        name=run.name, project=record.get("project"), status=run_status(run, record),
         iteration=iteration, max_steps=(config.get("Training") or {}).get("max_steps"),
         created=record.get("created"), started=record.get("started"), ended=record.get("ended"),
         duration_s=_duration(record, history), monitor=monitor, best=best, last_metrics=last, run_dir=run.path)
     return info, record, config, history
 
 
-def _status(run: RunDir, record: Mapping[str, Any]) -> str:
+def run_status(run: RunDir, record: Mapping[str, Any]) -> str:
+    """The status ``record`` gives, with ``running`` read as ``killed`` when no live process holds the run."""
     status = str(record.get("status", "pending"))
     if status not in ("running", "pending"):
         return status
@@ -246,7 +247,8 @@ def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _read_json(path: Path) -> Any:
+def read_json(path: Path) -> Any:
+    """The JSON in ``path``, or ``None`` when it is missing or not (yet) valid JSON."""
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -72,6 +72,10 @@ class RunDir:
         return self.path / "metrics.json"
 
     @property
+    def progress(self) -> Path:
+        return self.path / "progress.json"
+
+    @property
     def checkpoints(self) -> Path:
         return self.path / "checkpoints"
 

@@ -87,6 +87,15 @@ class RunLock:
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
 
+    def annotate(self, **info: Any) -> None:
+        """Add ``info`` to the lock file this object holds (atomically), for whoever finds it taken."""
+        if not self.held:
+            return
+        owner = {**_read_owner(self.path), **info}
+        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(owner, default=str), encoding="utf-8")
+        os.replace(tmp, self.path)
+
     def release(self) -> None:
         """Give the lock back (only if this object holds it)."""
         if self.held:

@@ -15,7 +15,7 @@ from typing import Any
 from gan_engine._version import __version__
 from gan_engine.checkpoint import newest_checkpoint, read_checkpoint
 from gan_engine.config.schema import Config
-from gan_engine.errors import ConfigError
+from gan_engine.errors import ConfigError, RunLockedError
 from gan_engine.run.layout import (
     RUN_DIR_ENV,
     START_FROM_ENV,
@@ -27,7 +27,7 @@ from gan_engine.run.layout import (
     utc_now,
     write_json,
 )
-from gan_engine.run.lock import RunLock
+from gan_engine.run.lock import RunLock, live_owner
 
 __all__ = ["STATUSES", "Run", "RunRecord", "log_to_file"]
 
@@ -86,6 +86,26 @@ class RunRecord:
         if self.data["sessions"]:
             self.data["sessions"][-1].update(ended=now, status=status)
         self._save_at_end()
+
+
+def project_lock_path(cfg: Config) -> Path:
+    """The lock file of ``Project.exclusive``: ``<output_dir>/.<project name>.lock``."""
+    return Path(cfg.Project.output_dir) / f".{cfg.Project.name}.lock"
+
+
+def _lock_project(cfg: Config) -> RunLock:
+    """Take the project's lock, or raise :class:`RunLockedError` naming the live run and its process."""
+    lock = RunLock(project_lock_path(cfg))
+    try:
+        lock.acquire()
+    except RunLockedError:
+        owner = live_owner(lock.path) or {}
+        raise RunLockedError(
+            f"Project.exclusive: project {cfg.Project.name!r} already has a live run under "
+            f"{cfg.Project.output_dir}: {owner.get('run_dir', '(starting)')}, by process {owner.get('pid', '?')} "
+            f"on {owner.get('host', '?')} since {owner.get('since', '?')}. Wait for it to end "
+            f"(gan-engine watch RUN_DIR), stop it, or set Project.exclusive: false.") from None
+    return lock
 
 
 def _mark_killed_session(data: dict[str, Any]) -> None:
@@ -154,8 +174,9 @@ class Run:
     the lock at the end.
     """
 
-    def __init__(self, run_dir: RunDir, record: RunRecord, lock: RunLock | None) -> None:
-        self.dir, self.record, self.lock = run_dir, record, lock
+    def __init__(self, run_dir: RunDir, record: RunRecord, lock: RunLock | None,
+                 project_lock: RunLock | None = None) -> None:
+        self.dir, self.record, self.lock, self.project_lock = run_dir, record, lock, project_lock
 
     @classmethod
     def open(cls, cfg: Config, *, ckpt_path: str | os.PathLike[str] | None = None, resume: bool = False,
@@ -170,7 +191,8 @@ class Run:
             ConfigError: for ``ckpt_path`` together with ``resume``, a taken ``Project.run_name`` or
                 an output folder that cannot be written.
             CheckpointError: when ``ckpt_path`` is not a readable checkpoint, or ``verify`` refuses it.
-            RunLockedError: when a live process holds the directory.
+            RunLockedError: when a live process holds the directory, or, with
+                ``Project.exclusive``, when another run of the project is live.
         """
         if ckpt_path is not None and resume:
             raise ConfigError("give either a checkpoint to resume from (ckpt_path / --checkpoint) or resume=True "
@@ -188,17 +210,23 @@ class Run:
         if start is not None and verify is not None:
             verify(start)
         check_output_dir(cfg)
-        run_dir = RunDir((existing or new_run_dir(cfg)).path.resolve())
-        run_dir.path.mkdir(parents=True, exist_ok=True)
-        lock = RunLock(run_dir.lock)
-        lock.acquire()
+        project_lock = _lock_project(cfg) if cfg.Project.exclusive else None
+        lock = None
         try:
+            run_dir = RunDir((existing or new_run_dir(cfg)).path.resolve())
+            run_dir.path.mkdir(parents=True, exist_ok=True)
+            lock = RunLock(run_dir.lock)
+            lock.acquire()
+            if project_lock is not None:
+                project_lock.annotate(run_dir=str(run_dir.path))
             run_dir.create(cfg)
             record = RunRecord(run_dir, cfg)
         except BaseException:
-            lock.release()
+            for held in (lock, project_lock):
+                if held is not None:
+                    held.release()
             raise
-        return cls(run_dir, record, lock), start
+        return cls(run_dir, record, lock, project_lock), start
 
     @contextlib.contextmanager
     def session(self, start_from: Path | None) -> Iterator[Run]:
@@ -230,8 +258,9 @@ class Run:
                     os.environ.pop(key, None)
                 else:
                     os.environ[key] = value
-            if self.lock is not None:
-                self.lock.release()
+            for held in (self.lock, self.project_lock):
+                if held is not None:
+                    held.release()
 
     def record_result(self, metrics: dict[str, float], best: Path | None, last: Path | None, iteration: int) -> None:
         """Store the final metrics and checkpoints (the status is set when the session ends)."""

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import lightning as L
 import pytest
 
 import gan_engine as ge
@@ -106,3 +107,34 @@ def test_the_command_line_lists_and_shows_runs(output_dir: Path, capsys: pytest.
     assert "validations" in shown and "best       val/psnr = " in shown
     assert main(["runs", "show", str(output_dir / "not-a-run")]) == 2
     assert "has no run.json" in capsys.readouterr().err
+
+
+class _FailAt(L.Callback):
+    """Raises when iteration ``at`` starts: a crash in the middle of a run."""
+
+    def __init__(self, at: int) -> None:
+        self.at = at
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: object, batch: object, idx: int) -> None:
+        if getattr(pl_module, "iteration", 0) == self.at:
+            raise RuntimeError(f"crash at iteration {self.at}")
+
+
+def test_a_failed_run_is_retried_in_place_and_its_record_keeps_every_session(tmp_path: Path) -> None:
+    if "test_fail_at" not in ge.callbacks:
+        ge.callbacks.register("test_fail_at", _FailAt)
+    extra = {"Project.name": "retry", "Logging.log_images_every_n_steps": 0}
+    crashing = tiny_overrides(tmp_path, steps=6,
+                              extra={**extra, "Callbacks.extra_validation": "[{name: test_fail_at, at: 5}]"})
+    with pytest.raises(RuntimeError, match="crash at iteration 5"):
+        ge.fit(None, overrides=crashing)
+    (failed,) = ge.list_runs(tmp_path / "runs")
+    assert failed.status == "failed" and failed.iteration == 4  # its last validation (and last.ckpt)
+    result = ge.fit(None, overrides=tiny_overrides(tmp_path, steps=6, extra=extra), resume=True)
+    assert result.run_dir == failed.run_dir and result.module is not None and result.module.iteration == 6
+    run = ge.open_run(failed.run_dir)
+    assert run.info.status == "completed" and run.info.iteration == 6
+    sessions = run.record["sessions"]
+    assert [s["status"] for s in sessions] == ["failed", "completed"]
+    assert sessions[1]["resumed_from"].endswith("last.ckpt")
+    assert [r["iteration"] for r in run.history] == [2, 4, 6]  # the retry continued the history, not a new one

@@ -16,6 +16,7 @@ _BUILTINS: dict[str, str] = {
     "metrics_file": "gan_engine.components.callbacks.records:MetricsFile",
     "periodic_checkpoint": "gan_engine.components.callbacks.checkpoints:PeriodicCheckpoint",
     "progress_bar": "gan_engine.components.callbacks.progress:GANProgressBar",
+    "progress_file": "gan_engine.components.callbacks.records:ProgressFile",
     "training_log": "gan_engine.components.callbacks.records:TrainingLog",
 }
 

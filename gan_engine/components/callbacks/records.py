@@ -1,6 +1,6 @@
-"""Plain-file records of a run: ``metrics.json`` and the text log ``logs/training.log``.
+"""Plain-file records of a run: ``metrics.json``, ``progress.json`` and the text log ``logs/training.log``.
 
-Both only read metrics Lightning already holds, and only on validation or logging
+They only read metrics Lightning already holds, and only on validation or logging
 iterations, so they add no work to the other iterations.
 """
 
@@ -23,7 +23,7 @@ from typing_extensions import override
 from gan_engine.components.callbacks._common import is_due, iteration_of
 from gan_engine.registry import callbacks
 
-__all__ = ["MetricsFile", "TrainingLog", "device_report", "scalar_metrics"]
+__all__ = ["MetricsFile", "ProgressFile", "TrainingLog", "device_report", "scalar_metrics"]
 
 log = logging.getLogger("gan_engine")
 
@@ -81,6 +81,71 @@ class MetricsFile(L.Callback):
         write_json(self.path, self.records)
         shown = ", ".join(f"{k}={v:.4g}" for k, v in values.items())
         log.info("validation at iteration %d: %s", record["iteration"], shown or "(no metrics)")
+
+
+@callbacks.register("progress_file")
+class ProgressFile(L.Callback):
+    """Keep ``progress.json`` current, for whoever follows the run (``gan-engine watch``, a dashboard).
+
+    Rank zero replaces the file atomically every ``every_n_steps`` iterations (the logging
+    cadence, where the logged values are already on the host), after each validation and at
+    the end of training. It holds ``iteration``, ``max_steps``, ``time`` (seconds since the
+    epoch), ``iterations_per_s`` over the last interval, ``eta_s``, the latest ``train``
+    scalars (``train/...``, ``lr/...``, ``grad_norm/...``, ``health/...``) and the latest
+    ``validation`` metrics.
+
+    Args:
+        path: the JSON file.
+        max_steps: the run's ``Training.max_steps``.
+        every_n_steps: iterations between writes; 0 writes only after validations and at the end.
+    """
+
+    TRAIN_PREFIXES = ("train/", "lr/", "grad_norm/", "health/")
+
+    def __init__(self, path: str | Path = "progress.json", max_steps: int = 0, every_n_steps: int = 50) -> None:
+        self.path, self.max_steps, self.every_n_steps = Path(path), max_steps, every_n_steps
+        self._mark: tuple[int, float] | None = None  # (iteration, time) of the previous write
+        self._rate: float | None = None
+        self._validation: dict[str, float] = {}
+
+    @override
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._mark = (iteration_of(trainer), time.monotonic())  # a resumed run counts from where it starts
+
+    @override
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        iteration = iteration_of(trainer)
+        if is_due(iteration, self.every_n_steps) and (self._mark is None or iteration != self._mark[0]):
+            self.write(trainer)
+
+    @override
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            self._validation = scalar_metrics(trainer.callback_metrics, prefix="val")
+            self.write(trainer)
+
+    @override
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.write(trainer)
+
+    def write(self, trainer: L.Trainer) -> None:
+        """Replace ``progress.json`` with the run's state now (rank zero only)."""
+        if not trainer.is_global_zero or getattr(trainer, "fast_dev_run", False):
+            return
+        iteration, now = iteration_of(trainer), time.monotonic()
+        if self._mark is not None and iteration > self._mark[0] and now > self._mark[1]:
+            self._rate = (iteration - self._mark[0]) / (now - self._mark[1])
+        self._mark = (iteration, now)
+        left = max(self.max_steps - iteration, 0)
+        train = {k: v for k, v in scalar_metrics(trainer.callback_metrics).items() if k.startswith(self.TRAIN_PREFIXES)}
+        record = {"iteration": iteration, "max_steps": self.max_steps, "time": round(time.time(), 3),
+                  "iterations_per_s": self._rate, "eta_s": left / self._rate if self._rate else None,
+                  "train": train, "validation": self._validation}
+        from gan_engine.run import write_json
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        write_json(self.path, record)
 
 
 def device_report(trainer: L.Trainer) -> list[str]:
