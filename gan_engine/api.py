@@ -30,7 +30,13 @@ from gan_engine.components.callbacks.histograms import Histograms
 from gan_engine.components.callbacks.images import ImagePanels, choose_bands
 from gan_engine.components.callbacks.interrupts import GracefulStop
 from gan_engine.components.callbacks.progress import GANProgressBar
-from gan_engine.components.callbacks.records import MetricsFile, ProgressFile, TrainingLog, scalar_metrics
+from gan_engine.components.callbacks.records import (
+    CurvesPlot,
+    MetricsFile,
+    ProgressFile,
+    TrainingLog,
+    scalar_metrics,
+)
 from gan_engine.config import Config, load_config
 from gan_engine.errors import ConfigError, ConfigIssue, ShapeError
 from gan_engine.registry import datamodules
@@ -193,6 +199,8 @@ def build_callbacks(cfg: Config, run: RunDir) -> list[Callback]:
         ImagePanels(run.images, log.log_images_every_n_steps, log.num_images, log.rgb_bands, log.stretch_percentiles,
                     log.denormalize_images),
     ]
+    if log.plot_curves:
+        out.append(CurvesPlot(run.path))
     if cfg.Trainer.get("enable_progress_bar", True):
         out.append(GANProgressBar(cfg.Training.max_steps, log.log_every_n_steps))
     if c.early_stopping is not None:

@@ -220,10 +220,13 @@ def _plugins(args: argparse.Namespace) -> int:
 
 
 def _add_runs_arguments(p: argparse.ArgumentParser) -> None:
-    p.usage = "%(prog)s [OUTPUT_DIR] [--json]\n       %(prog)s show RUN_DIR [--json]"
-    p.add_argument("target", nargs="*", metavar="OUTPUT_DIR | show RUN_DIR",
-                   help="the folder of runs to list (default: runs), or 'show' and one run's directory")
+    p.usage = ("%(prog)s [OUTPUT_DIR] [--json]\n       %(prog)s show RUN_DIR [--json]\n"
+               "       %(prog)s plot RUN_DIR [RUN_DIR ...] [--output PNG]")
+    p.add_argument("target", nargs="*", metavar="OUTPUT_DIR | show RUN_DIR | plot RUN_DIR ...",
+                   help="the folder of runs to list (default: runs); 'show' and one run's directory; 'plot' and "
+                        "the directories of the runs to overlay")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--output", default="curves.png", help="with plot: the PNG to write (default curves.png)")
 
 
 def _runs(args: argparse.Namespace) -> int:
@@ -231,6 +234,14 @@ def _runs(args: argparse.Namespace) -> int:
 
     from gan_engine.run.catalog import list_runs, open_run
 
+    if args.target[:1] == ["plot"]:
+        if len(args.target) < 2:
+            raise GanEngineError("usage: gan-engine runs plot RUN_DIR [RUN_DIR ...] [--output PNG]")
+        from gan_engine.run.plots import plot_curves, save_figure
+
+        written = save_figure(plot_curves([open_run(d) for d in args.target[1:]]), args.output)
+        print(f"wrote {written}")
+        return 0
     if args.target[:1] == ["show"]:
         if len(args.target) != 2:
             raise GanEngineError("usage: gan-engine runs show RUN_DIR")

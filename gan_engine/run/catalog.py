@@ -92,9 +92,12 @@ class RunView:
     def training_history(self) -> list[dict[str, Any]]:
         """The training scalars the CSV logger wrote (``logs/csv/version_*/metrics.csv``), one record per row.
 
-        Values are floats, ``step`` an int; cells a row left empty are left out. Empty when the
-        run used another logger.
+        Values are floats, ``step`` (Lightning's batch index) an int, and ``iteration`` the
+        training iteration the row belongs to (``(step + 1) / Training.accumulate_grad_batches``);
+        cells a row left empty, or still being written, are left out. Empty when the run used
+        another logger.
         """
+        accumulate = int((self.config.get("Training") or {}).get("accumulate_grad_batches") or 1)
         rows: list[dict[str, Any]] = []
         for path in sorted(self.run_dir.glob("logs/csv/version_*/metrics.csv")):
             with path.open(encoding="utf-8", newline="") as fh:
@@ -102,13 +105,27 @@ class RunView:
                     record: dict[str, Any] = {}
                     for key, value in row.items():
                         if key and value not in (None, ""):
-                            record[key] = int(float(value)) if key in ("step", "epoch") else float(value)
+                            try:
+                                record[key] = int(float(value)) if key in ("step", "epoch") else float(value)
+                            except ValueError:  # a row the logger is writing at this moment
+                                continue
+                    if "step" in record:
+                        record["iteration"] = (record["step"] + 1) // accumulate
                     rows.append(record)
         return rows
 
     def config_differences(self) -> dict[str, tuple[Any, Any]]:
         """``{dotted key: (default, this run's value)}`` for every setting that is not the default."""
         return config_differences(self.config)
+
+    def plot(self, path: str | Path | None = None) -> Any:
+        """The run's curves as a ``matplotlib`` figure (see :mod:`gan_engine.run.plots`), saved as PNG at ``path``."""
+        from gan_engine.run.plots import plot_curves, save_figure
+
+        figure = plot_curves([self])
+        if path is not None:
+            save_figure(figure, path)
+        return figure
 
     def to_pandas(self) -> Any:
         """The validation history as a ``pandas.DataFrame`` indexed by iteration (needs pandas)."""

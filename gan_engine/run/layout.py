@@ -72,6 +72,10 @@ class RunDir:
         return self.path / "metrics.json"
 
     @property
+    def curves(self) -> Path:
+        return self.path / "plots" / "curves.png"
+
+    @property
     def progress(self) -> Path:
         return self.path / "progress.json"
 

@@ -138,3 +138,45 @@ def test_a_failed_run_is_retried_in_place_and_its_record_keeps_every_session(tmp
     assert [s["status"] for s in sessions] == ["failed", "completed"]
     assert sessions[1]["resumed_from"].endswith("last.ckpt")
     assert [r["iteration"] for r in run.history] == [2, 4, 6]  # the retry continued the history, not a new one
+
+
+def test_each_run_draws_its_curves_after_validation_and_the_figure_holds_its_history(output_dir: Path) -> None:
+    from PIL import Image
+
+    curves = output_dir / "older" / "plots" / "curves.png"
+    with Image.open(curves) as image:
+        assert image.format == "PNG" and image.size[0] >= 600
+    figure = ge.open_run(output_dir / "older").plot()
+    titles = [ax.get_title() for ax in figure.axes if ax.get_visible()]
+    assert titles[:5] == ["generator losses", "discriminator losses", "adversarial weight and learning rates",
+                          "val/psnr", "val/ssim"]
+    psnr = {line.get_label(): line for line in figure.axes[3].get_lines()}
+    history = ge.open_run(output_dir / "older").history
+    assert list(psnr["val/psnr"].get_xdata()) == [r["iteration"] for r in history]
+    assert list(psnr["val/psnr"].get_ydata()) == [r["val/psnr"] for r in history]
+    assert set(psnr["bicubic"].get_ydata()) == {history[0]["val/psnr_bicubic"]}  # the reference line
+    generator = {line.get_label() for line in figure.axes[0].get_lines()}
+    assert {"train/content/l1", "train/g_total"} <= generator
+
+
+def test_runs_plot_overlays_runs_and_plotting_can_be_turned_off_or_fail_without_stopping_training(
+        output_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    from gan_engine.run.catalog import RunView
+    from gan_engine.run.plots import plot_curves
+
+    target = tmp_path / "both.png"
+    assert main(["runs", "plot", str(output_dir / "older"), str(output_dir / "newer"), "--output", str(target)]) == 0
+    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    both = plot_curves([ge.open_run(output_dir / n) for n in ("older", "newer")])
+    assert {"older: val/psnr", "newer: val/psnr"} <= {line.get_label() for line in both.axes[3].get_lines()}
+    off = ge.fit(None, overrides=tiny_overrides(tmp_path / "off", steps=2, extra={"Logging.plot_curves": False}))
+    assert off.run_dir is not None and not (off.run_dir / "plots").exists()
+
+    def broken(self: RunView, path: object = None) -> None:
+        raise RuntimeError("no display")
+
+    monkeypatch.setattr(RunView, "plot", broken)
+    with caplog.at_level("WARNING", logger="gan_engine"):
+        result = ge.fit(None, overrides=tiny_overrides(tmp_path / "broken", steps=2))
+    assert result.module is not None and result.module.iteration == 2
+    assert any("could not draw" in r.getMessage() and "no display" in r.getMessage() for r in caplog.records)

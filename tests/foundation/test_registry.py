@@ -143,6 +143,7 @@ def test_import_and_names_do_not_import_lightning() -> None:
         "    getattr(ge, reg).names()\n"
         "ge.generators.build('srresnet', n_channels=4, n_blocks=1)\n"
         "assert 'lightning' not in sys.modules and 'pytorch_lightning' not in sys.modules, 'lightning imported'\n"
+        "assert 'matplotlib' not in sys.modules, 'matplotlib imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
 

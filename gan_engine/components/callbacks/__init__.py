@@ -6,6 +6,7 @@ from gan_engine.registry import callbacks
 # name -> "module:attribute"; each module also registers its class at the definition site.
 _BUILTINS: dict[str, str] = {
     "best_checkpoints": "gan_engine.components.callbacks.checkpoints:BestCheckpoints",
+    "curves_plot": "gan_engine.components.callbacks.records:CurvesPlot",
     "ema": "gan_engine.components.callbacks.ema:EMA",
     "fid_kid": "gan_engine.components.callbacks.fid:FIDKID",
     "gan_health": "gan_engine.components.callbacks.gan_health:GANHealthMonitor",

@@ -11,6 +11,7 @@ import logging
 import math
 import os
 import platform
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,7 +24,7 @@ from typing_extensions import override
 from gan_engine.components.callbacks._common import is_due, iteration_of
 from gan_engine.registry import callbacks
 
-__all__ = ["MetricsFile", "ProgressFile", "TrainingLog", "device_report", "scalar_metrics"]
+__all__ = ["CurvesPlot", "MetricsFile", "ProgressFile", "TrainingLog", "device_report", "scalar_metrics"]
 
 log = logging.getLogger("gan_engine")
 
@@ -146,6 +147,53 @@ class ProgressFile(L.Callback):
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
         write_json(self.path, record)
+
+
+@callbacks.register("curves_plot")
+class CurvesPlot(L.Callback):
+    """Redraw ``plots/curves.png`` after each validation, in a background thread (rank zero).
+
+    The drawing reads the run's files (:meth:`gan_engine.run.catalog.RunView.plot`), so
+    training goes on while it runs; a validation that comes before the previous drawing ended
+    waits for it. A drawing that fails is logged as a warning and never stops training.
+
+    Args:
+        run_dir: the run's directory.
+    """
+
+    def __init__(self, run_dir: str | Path) -> None:
+        self.run_dir = Path(run_dir)
+        self._thread: threading.Thread | None = None
+
+    @override
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking or not trainer.is_global_zero or getattr(trainer, "fast_dev_run", False):
+            return
+        self.wait()
+        self._thread = threading.Thread(target=self._draw, name="gan_engine-curves", daemon=True)
+        self._thread.start()
+
+    @override
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.wait()
+
+    @override
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        self.wait()
+
+    def wait(self) -> None:
+        """Let the drawing in progress finish."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def _draw(self) -> None:
+        from gan_engine.run.catalog import open_run
+
+        try:
+            open_run(self.run_dir).plot(self.run_dir / "plots" / "curves.png")
+        except Exception as exc:  # a plot must never end a run
+            log.warning("could not draw %s: %s", self.run_dir / "plots" / "curves.png", exc)
 
 
 def device_report(trainer: L.Trainer) -> list[str]:
