@@ -34,6 +34,7 @@ from gan_engine.components.callbacks.records import (
     CurvesPlot,
     MetricsFile,
     ProgressFile,
+    SystemStats,
     TrainingLog,
     scalar_metrics,
 )
@@ -180,6 +181,13 @@ def build_trainer(cfg: Config, run: Run, module: GANModule) -> L.Trainer:
     return L.Trainer(**kwargs)
 
 
+def _accelerator_is_gpu(cfg: Config) -> bool:
+    import torch
+
+    accelerator = str(cfg.Trainer.get("accelerator") or "auto")
+    return accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+
+
 def build_callbacks(cfg: Config, run: RunDir) -> list[Callback]:
     """The run's callbacks: checkpoints, records, image panels, learning rates, early stopping, histograms.
 
@@ -201,6 +209,12 @@ def build_callbacks(cfg: Config, run: RunDir) -> list[Callback]:
     ]
     if log.plot_curves:
         out.append(CurvesPlot(run.path))
+    if log.system_stats:
+        out.append(SystemStats(log.log_every_n_steps))
+        if _accelerator_is_gpu(cfg):
+            from lightning.pytorch.callbacks import DeviceStatsMonitor
+
+            out.append(DeviceStatsMonitor(cpu_stats=False))
     if cfg.Trainer.get("enable_progress_bar", True):
         out.append(GANProgressBar(cfg.Training.max_steps, log.log_every_n_steps))
     if c.early_stopping is not None:

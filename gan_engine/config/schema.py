@@ -249,6 +249,8 @@ class LoggingConfig:
     log_every_n_steps: int = _f(50, "Log scalars every n iterations.", ge=1)
     log_images_every_n_steps: int = _f(500, "Log an image panel every n iterations; 0 only at validation.", ge=0)
     num_images: int = _f(4, "Samples per image panel.", ge=1)
+    system_stats: bool = _f(False, "Log device utilisation and memory at the logging cadence (system/...): "
+                            "Lightning's DeviceStatsMonitor on GPUs; process CPU and resident memory otherwise.")
     plot_curves: bool = _f(True, "After each validation, draw plots/curves.png (losses, adversarial weight, "
                            "learning rates, validation metrics), in a background thread.")
     denormalize_images: bool = _f(True, "Undo the normaliser before drawing panels.")

@@ -180,3 +180,20 @@ def test_runs_plot_overlays_runs_and_plotting_can_be_turned_off_or_fail_without_
         result = ge.fit(None, overrides=tiny_overrides(tmp_path / "broken", steps=2))
     assert result.module is not None and result.module.iteration == 2
     assert any("could not draw" in r.getMessage() and "no display" in r.getMessage() for r in caplog.records)
+
+
+def test_system_stats_are_logged_at_the_logging_cadence_when_asked(output_dir: Path, tmp_path: Path) -> None:
+    import resource
+
+    result = ge.fit(None, overrides=tiny_overrides(tmp_path, steps=4, extra={"Logging.system_stats": True,
+                                                                            "Logging.log_every_n_steps": 2}))
+    assert result.run_dir is not None
+    rows = [r for r in ge.open_run(result.run_dir).training_history() if "system/rss_gib" in r]
+    assert [r["iteration"] for r in rows] == [2, 4]
+    peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 2**30
+    for r in rows:  # this process's own figures: resident memory below its peak, CPU busy while training
+        assert 0.05 < r["system/rss_gib"] <= peak_gib + 0.01
+        assert r["system/threads"] >= 1
+    assert 0 < rows[-1]["system/cpu_percent"] < 100 * (os.cpu_count() or 1) + 10
+    default = ge.open_run(output_dir / "older").training_history()
+    assert not any(k.startswith("system/") for r in default for k in r)  # off by default

@@ -102,6 +102,12 @@ def test_both_processes_train_every_iteration(runs_of: Callable[[str], dict[str,
         assert (r["start"], r["iteration"], r["world_size"]) == (0, 6, 2)
         assert r["sharded"] is (strategy == "fsdp")
         assert {"train/d_adversarial", "train/r1", "val/psnr"} <= r["metrics"].keys()
+    # what followers read is written once, by rank zero, for the whole job
+    run_dir = Path(runs_of(strategy)["straight"][0]["run_dir"])
+    progress = json.loads((run_dir / "progress.json").read_text())
+    assert (progress["iteration"], progress["max_steps"]) == (6, 6) and "val/psnr" in progress["validation"]
+    assert (run_dir / "plots" / "curves.png").is_file()
+    assert [r.status for r in ge.list_runs(run_dir.parent) if r.run_dir == run_dir] == ["completed"]
 
 
 @STRATEGIES

@@ -18,6 +18,7 @@ _BUILTINS: dict[str, str] = {
     "periodic_checkpoint": "gan_engine.components.callbacks.checkpoints:PeriodicCheckpoint",
     "progress_bar": "gan_engine.components.callbacks.progress:GANProgressBar",
     "progress_file": "gan_engine.components.callbacks.records:ProgressFile",
+    "system_stats": "gan_engine.components.callbacks.records:SystemStats",
     "training_log": "gan_engine.components.callbacks.records:TrainingLog",
 }
 

@@ -11,6 +11,7 @@ import logging
 import math
 import os
 import platform
+import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -24,7 +25,8 @@ from typing_extensions import override
 from gan_engine.components.callbacks._common import is_due, iteration_of
 from gan_engine.registry import callbacks
 
-__all__ = ["CurvesPlot", "MetricsFile", "ProgressFile", "TrainingLog", "device_report", "scalar_metrics"]
+__all__ = ["CurvesPlot", "MetricsFile", "ProgressFile", "SystemStats", "TrainingLog", "device_report",
+           "scalar_metrics"]
 
 log = logging.getLogger("gan_engine")
 
@@ -147,6 +149,65 @@ class ProgressFile(L.Callback):
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
         write_json(self.path, record)
+
+
+@callbacks.register("system_stats")
+class SystemStats(L.Callback):
+    """Log what the process uses, every ``every_n_steps`` iterations (the logging cadence).
+
+    On every accelerator: ``system/cpu_percent`` (this process's CPU time over the interval,
+    in per cent of one core; 200 is two cores busy), ``system/rss_gib`` (resident memory) and
+    ``system/threads`` (torch's CPU threads). On CUDA also ``system/cuda_allocated_gib`` and
+    ``system/cuda_peak_gib``; add Lightning's ``DeviceStatsMonitor`` (``Logging.system_stats``
+    does) for the driver's utilisation figures. Only host-side counters are read: no sync.
+
+    Args:
+        every_n_steps: iterations between two readings.
+    """
+
+    def __init__(self, every_n_steps: int = 50) -> None:
+        self.every_n_steps = every_n_steps
+        self._mark: tuple[float, float] | None = None  # (process CPU seconds, wall seconds)
+
+    @override
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._mark = (_cpu_seconds(), time.monotonic())
+
+    @override
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        if not is_due(iteration_of(trainer), self.every_n_steps):
+            return
+        cpu, now = _cpu_seconds(), time.monotonic()
+        stats: dict[str, float] = {"system/rss_gib": _rss_bytes() / 2**30,
+                                   "system/threads": float(torch.get_num_threads())}
+        if self._mark is not None and now > self._mark[1]:
+            stats["system/cpu_percent"] = 100.0 * (cpu - self._mark[0]) / (now - self._mark[1])
+        self._mark = (cpu, now)
+        root = trainer.strategy.root_device
+        if root.type == "cuda":
+            stats["system/cuda_allocated_gib"] = torch.cuda.memory_allocated(root) / 2**30
+            stats["system/cuda_peak_gib"] = torch.cuda.max_memory_allocated(root) / 2**30
+        # Python numbers as CPU tensors: nothing is copied to the accelerator
+        pl_module.log_dict({k: torch.tensor(v) for k, v in stats.items()}, on_step=True, on_epoch=False,
+                           batch_size=1)
+
+
+def _cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
+def _rss_bytes() -> int:
+    """This process's resident memory: ``/proc/self/statm`` on Linux, else the peak from ``getrusage``."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError, AttributeError):
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return int(peak if sys.platform == "darwin" else peak * 1024)
 
 
 @callbacks.register("curves_plot")
