@@ -313,11 +313,9 @@ def _or_dash(value: Any) -> str:
 
 
 def _duration_text(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+    from gan_engine.run.catalog import format_duration
+
+    return "-" if seconds is None else format_duration(seconds)
 
 
 def _add_watch_arguments(p: argparse.ArgumentParser) -> None:

@@ -23,7 +23,8 @@ from gan_engine.errors import GanEngineError
 from gan_engine.run.layout import RunDir
 from gan_engine.run.lock import live_owner
 
-__all__ = ["RunInfo", "RunView", "config_differences", "list_runs", "open_run", "read_json", "run_status"]
+__all__ = ["RunInfo", "RunView", "config_differences", "format_duration", "list_runs", "open_run", "read_json",
+           "run_status"]
 
 
 @dataclass(frozen=True)
@@ -249,6 +250,13 @@ def _duration(record: Mapping[str, Any], history: list[dict[str, Any]]) -> float
         if end is not None and end >= start:
             total += end - start
     return total
+
+
+def format_duration(seconds: float) -> str:
+    """``seconds`` as ``4m14s``, or ``2h05m`` from an hour on."""
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
 def _seconds(stamp: Any) -> float | None:

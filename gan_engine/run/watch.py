@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from gan_engine.errors import GanEngineError
-from gan_engine.run.catalog import read_json, run_status
+from gan_engine.run.catalog import format_duration, read_json, run_status
 from gan_engine.run.layout import RunDir
 
 __all__ = ["ENDED", "describe", "follow"]
@@ -109,7 +109,7 @@ def describe(event: dict[str, Any]) -> str:
         share = f" ({100 * it / total:.1f} %)" if isinstance(it, int) and total else ""
         rate, eta = event.get("iterations_per_s"), event.get("eta_s")
         pace = f"  {rate:.2f} it/s" if rate else ""
-        left = f"  ETA {_clock(eta)}" if eta is not None else ""
+        left = f"  ETA {format_duration(eta)}" if eta is not None else ""
         values = "  ".join(f"{k}={v:.4g}" for k, v in sorted((event.get("train") or {}).items())
                            if k.startswith("train/"))
         return f"iteration {it}/{total}{share}{pace}{left}  {values}".rstrip()
@@ -126,9 +126,3 @@ def describe(event: dict[str, Any]) -> str:
         error = f": {error}" if error else ""
         return f"status {event.get('status')}{error}"
     return json.dumps(event)
-
-
-def _clock(seconds: float) -> str:
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"

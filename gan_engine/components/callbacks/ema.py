@@ -212,11 +212,9 @@ def _like(value: Tensor, param: Tensor) -> Tensor:
 
 def _whole(value: Tensor) -> Tensor:
     """``value``, or the gathered tensor of a sharded one (every rank saves a checkpoint's states together)."""
-    if type(value).__name__ == "DTensor":
-        from gan_engine.training.sharding import full_tensor
+    from gan_engine.training.sharding import full_tensor
 
-        return full_tensor(value)
-    return value
+    return full_tensor(value)
 
 
 def _local(tensors: list[Tensor]) -> list[Tensor]:

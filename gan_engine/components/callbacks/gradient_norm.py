@@ -35,8 +35,9 @@ def total_grad_norm(optimizer: Optimizer) -> Tensor | None:
     grads = [p.grad for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
     if not grads:
         return None
-    norm = torch.nn.utils.get_total_norm(grads)
-    return norm.full_tensor() if type(norm).__name__ == "DTensor" else norm  # type: ignore[attr-defined]  # FSDP
+    from gan_engine.training.sharding import full_tensor  # FSDP: the norm of the whole network
+
+    return full_tensor(torch.nn.utils.get_total_norm(grads))
 
 
 @callbacks.register("gradient_norm")
