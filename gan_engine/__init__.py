@@ -1,7 +1,7 @@
 """gan_engine: train generative adversarial networks on PyTorch Lightning.
 
 Registries (``generators``, ``discriminators``, ``losses``, ``normalizers``, ``callbacks``,
-``tasks``, ``datamodules``), a typed configuration (``load_config``) and a training engine
+``tasks``, ``datamodules``, ``degradations``), a typed configuration (``load_config``) and a training engine
 (``GANModule``, ``fit``). Importing the package does not import Lightning; the training
 entry points load it on first use.
 """
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 # Their code lives under ``gan_engine.components``; ``gan_engine.generators`` and its
 # siblings are the registries, and no module path shares a registry's name.
 import gan_engine.components.callbacks
+import gan_engine.components.degradations
 import gan_engine.components.discriminators
 import gan_engine.components.generators
 import gan_engine.components.losses
@@ -37,6 +38,7 @@ from gan_engine.registry import (
     Registry,
     callbacks,
     datamodules,
+    degradations,
     discriminators,
     generators,
     losses,
@@ -103,6 +105,7 @@ __all__ = [
     "callbacks",
     "config_schema",
     "datamodules",
+    "degradations",
     "discriminators",
     "export",
     "fit",

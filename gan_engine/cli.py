@@ -367,6 +367,32 @@ def _config(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- data -------------------------------------------------------------------------------
+
+
+def _add_data_arguments(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="action", metavar="{preview}", parser_class=_Parser)
+    sub.required = True
+    show = sub.add_parser("preview", help="write a grid of training samples (HR | degraded LR | bicubic LR for "
+                                          "super-resolution) as the generator sees them")
+    show.add_argument("path", metavar="CONFIG")
+    show.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
+    show.add_argument("--output", required=True, metavar="DIR", help="folder of preview-<split>.png")
+    show.add_argument("--split", choices=("train", "val"), default="train")
+    show.add_argument("--rows", type=int, default=8, help="samples shown (default 8)")
+    show.add_argument("--no-stretch", action="store_true", help="show values in [0, 1] as they are (8-bit photos) "
+                      "instead of the per-band stretch of Logging.stretch_percentiles")
+
+
+def _data(args: argparse.Namespace) -> int:
+    from gan_engine.data.preview import preview
+
+    path = preview(args.path, args.output, split=args.split, rows=args.rows, overrides=args.overrides,
+                   stretch=not args.no_stretch)
+    print(f"wrote {path} ({path.with_suffix('.txt').read_text(encoding='utf-8').strip()})")
+    return 0
+
+
 # -- entry points -------------------------------------------------------------------------
 
 _VERBS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
@@ -378,6 +404,7 @@ _VERBS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable
     "runs": ("list the runs of a folder, or show one run in full", _add_runs_arguments, _runs),
     "watch": ("follow a run until it ends (exit 0 if it completed)", _add_watch_arguments, _watch),
     "config": ("check, show or describe configurations", _add_config_arguments, _config),
+    "data": ("preview the data a config trains on (degradations included)", _add_data_arguments, _data),
 }
 
 

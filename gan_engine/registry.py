@@ -306,6 +306,7 @@ normalizers: Registry[Any] = _make("normalizers")
 callbacks: Registry[Any] = _make("callbacks")
 tasks: Registry[Any] = _make("tasks")
 datamodules: Registry[Any] = _make("datamodules")
+degradations: Registry[Any] = _make("degradations")
 
 
 def all_registries() -> dict[str, Registry[Any]]:

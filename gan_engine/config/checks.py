@@ -65,6 +65,7 @@ def check_config(cfg: Config) -> list[ConfigIssue]:
         issues.extend(_check_content_target(cfg, known["Task"]))
     issues.extend(_check_loss_kinds(cfg, known))
     issues.extend(_check_training(cfg))
+    issues.extend(_check_degradation(cfg))
     issues.extend(_check_trainer(cfg.Trainer))
     issues.extend(_check_names(cfg))
     return issues
@@ -120,6 +121,15 @@ def _check_loss_kinds(cfg: Config, known: dict[str, Any]) -> list[ConfigIssue]:
         issues.append(ConfigIssue("Losses.feature_matching", f"discriminator {cfg.Discriminator.name!r} does "
                                   "not return intermediate features; set 0 or choose one that does"))
     return issues
+
+
+def _check_degradation(cfg: Config) -> list[ConfigIssue]:
+    """``Data.degradation``: a known model of the ``degradations`` registry, with parameters it accepts."""
+    from gan_engine.components.degradations.base import degradation_problems
+
+    spec = cfg.Data.params.get("degradation")
+    scale = cfg.Data.params.get("scale")
+    return degradation_problems(scale if isinstance(scale, int) else None, spec)
 
 
 def _check_training(cfg: Config) -> list[ConfigIssue]:

@@ -18,6 +18,7 @@ __all__ = [
     "CheckpointConfig",
     "ComponentSpec",
     "Config",
+    "DAugmentConfig",
     "EMAConfig",
     "EarlyStoppingConfig",
     "GanHealthConfig",
@@ -173,6 +174,23 @@ class FSDPConfig:
 
 
 @dataclass
+class DAugmentConfig:
+    policy: list[Literal["translation", "cutout", "color", "flip", "rotate90"]] = _f(
+        [], "Differentiable augmentations of every discriminator input, real and generated alike (DiffAugment): "
+            "any of translation, cutout, color, flip, rotate90; [] turns augmentation off.")
+    p: float | None = _f(None, "Probability that each augmentation is applied to a sample; default 1, or 0 as the "
+                               "start value when adaptive.", ge=0.0, le=1.0)
+    adaptive: bool = _f(False, "Adaptive probability (ADA): steer p so that the mean sign of D's outputs on real "
+                               "images approaches target; p is logged as train/augment_p and kept in checkpoints.")
+    target: float = _f(0.6, "ADA target of the mean sign of D(real): above it D overfits and p rises.", ge=0.0, le=1.0)
+    interval: int = _f(4, "ADA: iterations between two adjustments of p.", ge=1)
+    speed_images: int = _f(500_000, "ADA: training images over which p can move from 0 to 1 (lower reacts faster).",
+                           ge=1)
+    translation: float = _f(0.125, "Largest translation, as a fraction of the image side.", ge=0.0, le=0.5)
+    cutout: float = _f(0.5, "Side of the cut-out square, as a fraction of the image side.", gt=0.0, le=1.0)
+
+
+@dataclass
 class TrainingConfig:
     max_steps: int = _f(1800, "Training iterations (batches that update the generator) before stopping.", ge=1)
     pretrain_steps: int = _f(1500, "Generator-only iterations before adversarial training starts.", ge=0)
@@ -188,6 +206,8 @@ class TrainingConfig:
                            "precision 'high'); restored when the fit ends.")
     manual_optimization: bool = _f(True, "Must be true: GANs in Lightning 2 use manual optimisation.")
     label_smoothing: float = _f(0.0, "One-sided label smoothing: real targets become 1 - value.", ge=0.0, lt=0.5)
+    d_augment: DAugmentConfig = _f(DAugmentConfig(), "Augmentation of the discriminator's inputs (DiffAugment / "
+                                   "ADA), for small data sets where the discriminator overfits.")
     Stability: StabilityConfig = _f(StabilityConfig(), "Clipping, penalties and non-finite loss policy.")
     EMA: EMAConfig = _f(EMAConfig(), "Exponential moving average of the generator.")
 

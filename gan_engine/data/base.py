@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import lightning as L
@@ -11,13 +11,12 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from typing_extensions import override
 
+from gan_engine.components.degradations.base import Degradation
 from gan_engine.data.datasets import DEGRADATION_KEY
-from gan_engine.data.degradation import Degradation
 from gan_engine.data.sampling import seeded_loader
-from gan_engine.errors import ConfigError, ConfigIssue
 from gan_engine.params import MultipleOf, NonNegativeInt, PositiveInt, Range, check_arguments
 
-__all__ = ["CropSize", "GanDataModule", "HoldOut", "SceneSize", "build_degradation"]
+__all__ = ["CropSize", "GanDataModule", "HoldOut", "SceneSize"]
 
 #: side of a crop on the target grid: whole low-resolution pixels at the data's ``scale``
 CropSize = Annotated[int, Range(ge=1), MultipleOf("scale")]
@@ -27,22 +26,6 @@ HoldOut = Annotated[float, Range(ge=0, lt=1)]
 SceneSize = Annotated[int, Range(ge=8)]
 
 Split = Dataset[Any]
-
-
-def build_degradation(scale: int, spec: Mapping[str, Any] | None) -> Degradation:
-    """A :class:`Degradation` for ``scale`` from the ``Data.degradation`` mapping.
-
-    Raises:
-        ConfigError: naming the unknown or invalid key.
-    """
-    spec = dict(spec or {})
-    try:
-        return Degradation(scale=scale, **spec)
-    except TypeError as exc:
-        known = ("resample", "blur_sigma", "anisotropic", "blur_prob", "noise_std", "noise_prob", "clamp")
-        raise ConfigError([ConfigIssue("Data.degradation", f"{exc}; accepted keys: {', '.join(known)}")]) from exc
-    except ValueError as exc:
-        raise ConfigError([ConfigIssue("Data.degradation", str(exc))]) from exc
 
 
 class GanDataModule(L.LightningDataModule):
@@ -126,4 +109,11 @@ class GanDataModule(L.LightningDataModule):
         if self.degradation is not None and isinstance(batch, dict) and "hr" in batch and "lr" not in batch:
             params = batch.pop(DEGRADATION_KEY, None)
             batch["lr"] = self.degradation(batch["hr"], params)
+        return batch
+
+    @override
+    def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Take the degradation's batch-level decisions on the CPU, before the copy (no host sync)."""
+        if self.degradation is not None and isinstance(batch, dict) and DEGRADATION_KEY in batch:
+            batch[DEGRADATION_KEY] = self.degradation.plan(batch[DEGRADATION_KEY])
         return batch

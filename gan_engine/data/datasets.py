@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from gan_engine.data.degradation import Degradation
+from gan_engine.components.degradations.base import Degradation
 from gan_engine.data.masks import make_mask
 from gan_engine.data.transforms import base_size, choose_crop, crop_item, dihedral
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from gan_engine.data.base import CropSize, GanDataModule, HoldOut, build_degradation
+from gan_engine.components.degradations.base import build_degradation
+from gan_engine.data.base import CropSize, GanDataModule, HoldOut
 from gan_engine.data.datasets import DegradationExtra, Extra, MaskExtra, PatchDataset
 from gan_engine.data.files import CheckMode, check_values, list_images, raise_problems, read_infos
 from gan_engine.data.folders import FileLoader, file_options, holdout, split_folders

@@ -9,7 +9,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from gan_engine.data.base import GanDataModule, build_degradation
+from gan_engine.components.degradations.base import build_degradation
+from gan_engine.data.base import GanDataModule
 from gan_engine.data.datasets import DegradationExtra, Extra, PatchDataset, TensorLoader
 from gan_engine.errors import ShapeError
 
@@ -38,7 +39,8 @@ def from_datasets(train: Dataset[Any], val: Dataset[Any] | None = None, test: Da
         persistent_workers: keep workers alive between epochs.
         collate_fn: custom collate function.
         scale: make ``"lr"`` from ``"hr"`` at this factor on the device.
-        degradation: parameters of :class:`~gan_engine.data.degradation.Degradation`.
+        degradation: the ``Data.degradation`` model and its parameters
+            (:data:`gan_engine.degradations`; default ``classic``).
         seed: seed of the training order; the training loader is a torchdata
             ``StatefulDataLoader``, so a mid-epoch resume continues where it stopped.
 
@@ -91,7 +93,8 @@ def from_tensors(*, val: Mapping[str, Tensor] | None = None, val_fraction: float
             centred); ``None`` keeps whole images.
         augment: random flips and right-angle rotations during training.
         scale: with ``hr`` but no ``lr``, make ``lr`` on the device at this factor.
-        degradation: parameters of :class:`~gan_engine.data.degradation.Degradation`.
+        degradation: the ``Data.degradation`` model and its parameters
+            (:data:`gan_engine.degradations`; default ``classic``).
         seed: seed of the split, of the training order and of every random crop, flip and
             degradation.
         num_workers: data-loader worker processes.

@@ -19,10 +19,11 @@ from gan_engine.components.losses.penalties import lazy_adam_hyperparameters
 from gan_engine.components.tasks.base import Task
 from gan_engine.config import Config
 from gan_engine.registry import callbacks, losses, normalizers
+from gan_engine.training.augment import DiscriminatorAugment
 from gan_engine.training.objective import GANObjective
 from gan_engine.training.optim import IterationLR, build_optimizer
 
-__all__ = ["build_content_losses", "build_normalizers", "build_objective", "engine_callbacks",
+__all__ = ["build_content_losses", "build_d_augment", "build_normalizers", "build_objective", "engine_callbacks",
            "optimizers_and_schedules"]
 
 
@@ -77,11 +78,23 @@ def engine_callbacks(cfg: Config) -> list[L.Callback]:
     return out
 
 
+def build_d_augment(cfg: Config) -> DiscriminatorAugment | None:
+    """The discriminator augmentation of ``Training.d_augment``, or ``None`` when its policy is empty."""
+    a = cfg.Training.d_augment
+    if not a.policy:
+        return None
+    p = a.p if a.p is not None else (0.0 if a.adaptive else 1.0)
+    return DiscriminatorAugment(a.policy, p=p, adaptive=a.adaptive, target=a.target, interval=a.interval,
+                                speed_images=a.speed_images, translation=a.translation, cutout=a.cutout)
+
+
 def build_objective(cfg: Config, task: Task, adversarial: AdversarialLoss, content: Mapping[str, nn.Module],
-                    content_weights: Mapping[str, float]) -> GANObjective:
+                    content_weights: Mapping[str, float], augment: DiscriminatorAugment | None = None
+                    ) -> GANObjective:
     """The run's :class:`GANObjective`; its penalties are the ``ge.losses`` components ``r1``, ``gradient_penalty``."""
     s = cfg.Training.Stability
     r1 = losses.build("r1", gamma=s.r1_gamma, interval=s.d_reg_every) if s.r1_gamma > 0 else None
     gp = losses.build("gradient_penalty", weight=s.gp_weight) if s.gp_weight > 0 else None
     return GANObjective(task, adversarial, content, content_weights, r1=r1, gradient_penalty=gp,
-                        label_smoothing=cfg.Training.label_smoothing, feature_matching=cfg.Losses.feature_matching)
+                        label_smoothing=cfg.Training.label_smoothing, feature_matching=cfg.Losses.feature_matching,
+                        augment=augment)

@@ -55,6 +55,7 @@ from gan_engine.errors import GanEngineError
 from gan_engine.registry import discriminators, generators, losses, tasks
 from gan_engine.training.build import (
     build_content_losses,
+    build_d_augment,
     build_normalizers,
     build_objective,
     engine_callbacks,
@@ -99,8 +100,9 @@ class GANModule(L.LightningModule):
         self.normalizers = build_normalizers(c)
         self.content_losses, content_weights = build_content_losses(c)
         self.adversarial = losses.build(c.Losses.adversarial.name, **c.Losses.adversarial.params)
+        self.d_augment = build_d_augment(c)  # a submodule: its adaptive p is saved with the weights
         self.objective = build_objective(c, self.task, self.adversarial, dict(self.content_losses.items()),
-                                         content_weights)
+                                         content_weights, self.d_augment)
         s = c.Training.Stability
         self.nonfinite = NonFiniteGuard(self.objective.term_names(), s.nonfinite, s.max_nonfinite)
         self.iteration = 0
@@ -285,8 +287,10 @@ class GANModule(L.LightningModule):
             sched_d.step()
         self.nonfinite.end_iteration()
         self.iteration += 1
-        terms = {k: v for p in phases if p is not None for k, v in p.terms.items()}
         n = sum(self.task.real(m.batch).shape[0] for m in micro)
+        if self.d_augment is not None and self.d_augment.adaptive:
+            self._steer_augmentation(phases[0], n)
+        terms = {k: v for p in phases if p is not None for k, v in p.terms.items()}
         if self.iteration >= self.cfg.Training.max_steps:
             self.trainer.should_stop = True  # before logging: Lightning writes the final iteration's values
         self._log_iteration(plan, terms, n)
@@ -298,11 +302,24 @@ class GANModule(L.LightningModule):
             out["loss"] = terms["g_total"]
         return out
 
+    def _steer_augmentation(self, d: PhaseResult | None, batch_size: int) -> None:
+        """ADA: record D's outputs on reals; every ``interval`` iterations move ``p`` (sums of all processes)."""
+        augment = self.d_augment
+        assert augment is not None
+        if d is not None and d.real_scores is not None:
+            augment.observe(d.real_scores)
+        if self.iteration % augment.interval == 0:
+            world = self.trainer.world_size
+            totals = self.trainer.strategy.reduce(augment.signs.clone(), reduce_op="sum") if world > 1 else None
+            augment.adjust(batch_size * world * augment.interval, totals)
+
     def _log_iteration(self, plan: IterationPlan, terms: dict[str, Tensor], batch_size: int) -> None:
         if not is_logging_step(self.trainer):  # nothing is written between logging steps: nothing to log
             return
-        self.log_dict({f"train/{k}": v for k, v in terms.items()}, on_step=True, on_epoch=False, sync_dist=True,
-                      batch_size=batch_size)
+        values = {f"train/{k}": v for k, v in terms.items()}
+        if self.d_augment is not None:
+            values["train/augment_p"] = self.d_augment.p
+        self.log_dict(values, on_step=True, on_epoch=False, sync_dist=True, batch_size=batch_size)
         # Python numbers are logged as CPU tensors: Lightning would copy them to the GPU, a synchronising copy.
         scalars = {"train/adv_weight": plan.adversarial_weight,
                    "train/nonfinite_skipped": float(self.nonfinite.check()["skipped"])}

@@ -116,12 +116,16 @@ class GANObjective:
         gradient_penalty: the weighted WGAN-GP term, joined to every discriminator loss.
         label_smoothing: target of real images ``1 - label_smoothing`` in the discriminator loss.
         feature_matching: weight of the feature-matching term of the generator loss (0: off).
+        augment: augmentation of every discriminator input
+            (:class:`~gan_engine.training.augment.DiscriminatorAugment`): the real and generated
+            inputs of a phase get the same random transformation; R1 and the gradient penalty
+            differentiate through it, with respect to the un-augmented images.
     """
 
     def __init__(self, task: Task, adversarial: AdversarialLoss, content: Mapping[str, nn.Module],
                  content_weights: Mapping[str, float], *, r1: R1Penalty | None = None,
                  gradient_penalty: GradientPenalty | None = None, label_smoothing: float = 0.0,
-                 feature_matching: float = 0.0) -> None:
+                 feature_matching: float = 0.0, augment: Callable[..., tuple[Tensor, ...]] | None = None) -> None:
         if set(content) != set(content_weights):
             raise ValueError(f"GANObjective needs one weight per content term: terms {sorted(content)}, "
                              f"weights {sorted(content_weights)}")
@@ -131,6 +135,7 @@ class GANObjective:
         gp = gradient_penalty
         self.gradient_penalty = gp if gp is not None and gp.weight > 0 else None
         self.label_smoothing, self.feature_matching = label_smoothing, feature_matching
+        self.augment = augment
 
     @property
     def r1_each_step(self) -> bool:
@@ -161,8 +166,13 @@ class GANObjective:
         with nullcontext() if grad else torch.no_grad():
             return self.generate(generator, mb.batch)
 
+    def discriminator_inputs(self, batch: Mapping[str, Tensor], *images: Tensor) -> tuple[Tensor, ...]:
+        """What the discriminator sees for ``images``: the task's inputs, augmented alike when augmenting."""
+        inputs = tuple(self.task.discriminator_input(x, batch) for x in images)
+        return inputs if self.augment is None else self.augment(*inputs)
+
     def _critic(self, discriminator: Callable[..., Tensor], batch: Mapping[str, Tensor]) -> Callable[[Tensor], Tensor]:
-        return lambda x: discriminator(self.task.discriminator_input(x, batch))
+        return lambda x: discriminator(self.discriminator_inputs(batch, x)[0])
 
     # -- phases ----------------------------------------------------------------------
     def discriminator_loss(self, generator: Callable[..., Tensor], discriminator: Callable[..., Tensor],
@@ -171,8 +181,8 @@ class GANObjective:
         task = self.task
         fake = self._fake(generator, mb, grad=False)
         real = task.real(mb.batch).detach().requires_grad_(self.r1_each_step)
-        real_out = discriminator(task.discriminator_input(real, mb.batch))
-        fake_out = discriminator(task.discriminator_input(fake, mb.batch))
+        real_in, fake_in = self.discriminator_inputs(mb.batch, real, fake)
+        real_out, fake_out = discriminator(real_in), discriminator(fake_in)
         terms = {"d_adversarial": self.adversarial.discriminator_loss(real_out, fake_out, self.label_smoothing)}
         if self.r1_each_step:
             assert self.r1 is not None
@@ -189,7 +199,7 @@ class GANObjective:
             raise RuntimeError("the regularizer phase needs an R1 penalty; build the objective with r1=...")
         real = self.task.real(mb.batch).detach().float().requires_grad_(True)
         with torch.autocast(real.device.type, enabled=False):
-            terms = {"r1": self.r1(discriminator(self.task.discriminator_input(real, mb.batch)), real)}
+            terms = {"r1": self.r1(discriminator(self.discriminator_inputs(mb.batch, real)[0]), real)}
         return PhaseLoss(terms["r1"], terms)
 
     def generator_loss(self, generator: Callable[..., Tensor], discriminator: Callable[..., Any], mb: MicroBatch,
@@ -215,12 +225,14 @@ class GANObjective:
     def _adversarial_terms(self, discriminator: Callable[..., Any], fake: Tensor, batch: Mapping[str, Tensor]
                            ) -> dict[str, Tensor]:
         task, adv, fm = self.task, self.adversarial, self.feature_matching > 0
-        fake_in = task.discriminator_input(fake, batch)
+        needs_real = adv.needs_real_logits or fm
+        reals = [task.real(batch).detach()] if needs_real else []
+        fake_in, *real_ins = self.discriminator_inputs(batch, fake, *reals)
         fake_out, fake_feats = discriminator(fake_in, return_features=True) if fm else (discriminator(fake_in), None)
         real_out = real_feats = None
-        if adv.needs_real_logits or fm:
+        if needs_real:
             with torch.no_grad():
-                real_in = task.discriminator_input(task.real(batch), batch)
+                real_in = real_ins[0].detach()
                 real_out, real_feats = (discriminator(real_in, return_features=True) if fm
                                         else (discriminator(real_in), None))
         terms = {"g_adversarial": adv.generator_loss(fake_out, real_out if adv.needs_real_logits else None)}

@@ -8,8 +8,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gan_engine.data.base import build_degradation
-from gan_engine.data.degradation import Degradation, degrade, gaussian_kernels
+from gan_engine.components.degradations.base import build_degradation
+from gan_engine.components.degradations.classic import ClassicDegradation as Degradation
+from gan_engine.components.degradations.classic import degrade
+from gan_engine.components.degradations.kernels import anisotropic_kernels as gaussian_kernels
 from gan_engine.data.masks import box_mask, make_mask, stroke_mask
 from gan_engine.errors import ConfigError
 
@@ -66,7 +68,7 @@ def test_params_drawn_on_the_fly_when_the_batch_has_none() -> None:
 def test_bad_degradation_settings_name_the_key() -> None:
     with pytest.raises(ConfigError, match=r"Data\.degradation: degradation blur_sigma must be a range"):
         build_degradation(2, {"blur_sigma": [2.0, 1.0]})
-    with pytest.raises(ConfigError, match=r"Data\.degradation: .*'noise'.*accepted keys"):
+    with pytest.raises(ConfigError, match=r"Data\.degradation\.noise: .*closest: 'noise_std'"):
         build_degradation(2, {"noise": 0.1})
 
 

@@ -159,7 +159,7 @@ def test_bad_parameters_are_config_errors(tmp_path: Path) -> None:
         ImageFolderDataModule(root=str(tmp_path), hr_size=30, scale=4)
     with pytest.raises(ConfigError, match=r"Data\.band_indices: picks 2 bands but Data\.bands is 3"):
         datamodules.build("image_folder", root=str(tmp_path), band_indices=[0, 1])
-    with pytest.raises(ConfigError, match=r"Data\.degradation: .*blurr.*accepted keys: resample"):
+    with pytest.raises(ConfigError, match=r"Data\.degradation\.blurr: .*it accepts: scale, resample"):
         datamodules.build("image_folder", root=str(tmp_path), degradation={"blurr": 1})
     with pytest.raises(DataError, match=r"no such folder; check Data\.root"):
         datamodules.build("image_folder", root=str(tmp_path / "missing")).setup()

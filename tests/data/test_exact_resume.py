@@ -56,6 +56,18 @@ def _image_folder(tmp: Path, workers: int) -> ge.Config:
     return ge.load_config({**SR, "Data": data, "Training": {"pretrain_steps": 2, "max_steps": 8}})
 
 
+def _real_photos(tmp: Path, workers: int) -> ge.Config:
+    """image_folder with the second-order degradation and adaptive discriminator augmentation."""
+    _pngs(tmp / "images", 5)
+    data = {"name": "image_folder", "root": str(tmp / "images"), "hr_size": 16, "val_fraction": 0.2,
+            "crops_per_image": 2, "degradation": {"name": "second_order"}, "batch_size": 2,
+            "num_workers": workers, "seed": 3}
+    augment = {"policy": ["translation", "color", "cutout", "flip"], "adaptive": True, "interval": 1,
+               "speed_images": 40}
+    return ge.load_config({**SR, "Data": data, "Training": {"pretrain_steps": 2, "max_steps": 8,
+                                                           "d_augment": augment}})
+
+
 def _paired_folder(tmp: Path, workers: int) -> ge.Config:
     _pairs(tmp / "pairs", 6)
     data = {"name": "paired_folder", "root": str(tmp / "pairs"), "hr_size": 16, "val_fraction": 0.2,
@@ -73,6 +85,7 @@ def _example(name: str, *extra: str) -> Callable[[Path, int], ge.Config]:
 
 MODULES: dict[str, Callable[[Path, int], ge.Config]] = {
     "image_folder": _image_folder,
+    "image_folder+second_order+ada": _real_photos,
     "paired_folder": _paired_folder,
     "synthetic_i2i": _example("image_to_image", *UNET, "Training.pretrain_steps=2"),
     "synthetic_inpainting": _example("inpainting", *UNET, "Training.pretrain_steps=2"),
@@ -175,6 +188,7 @@ def _fit(cfg: ge.Config, tmp: Path, ckpt: Path | None = None, save_at: int | Non
 
 @pytest.mark.parametrize(("name", "workers", "at"), [(n, 0, 3) for n in sorted(MODULES)]
                          + [("image_folder", 2, 3), ("synthetic_inpainting", 2, 3),
+                            ("image_folder+second_order+ada", 2, 5),
                             ("image_folder", 0, 4), ("image_folder", 2, 4)])
 def test_a_fit_resumed_mid_epoch_equals_the_uninterrupted_one(tmp_path: Path, name: str, workers: int, at: int) -> None:
     """Iteration 3 is inside an epoch of every module; 4 ends image_folder's first epoch (4 batches)."""
@@ -188,6 +202,8 @@ def test_a_fit_resumed_mid_epoch_equals_the_uninterrupted_one(tmp_path: Path, na
     a, b = straight.state_dict(), resumed.state_dict()
     differ = [k for k in a if not torch.equal(a[k], b[k])]
     assert not differ, f"{len(differ)} tensors differ after resuming, e.g. {differ[:3]}"
+    if straight.d_augment is not None:  # ADA's p moved, was saved mid-run and continued
+        assert float(saved["state_dict"]["d_augment.p"]) > 0 and float(resumed.d_augment.p) > 0
 
 
 class _PlainLoaderData(L.LightningDataModule):

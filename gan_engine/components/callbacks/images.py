@@ -73,7 +73,7 @@ def stretch(images: Tensor, reference: Tensor, percentiles: Sequence[float] = (2
 
 
 def make_panel(columns: Sequence[Tensor], *, reference: int = -1, rgb_bands: Sequence[int] | None = None,
-               percentiles: Sequence[float] = (2.0, 98.0), max_rows: int = 4, padding: int = 2) -> Tensor:
+               percentiles: Sequence[float] | None = (2.0, 98.0), max_rows: int = 4, padding: int = 2) -> Tensor:
     """Lay out image columns side by side, one row per sample, as one RGB image.
 
     Args:
@@ -84,7 +84,7 @@ def make_panel(columns: Sequence[Tensor], *, reference: int = -1, rgb_bands: Seq
             with its own stretch.
         reference: index of the column whose percentiles stretch its peers (the target).
         rgb_bands: bands shown as red, green, blue; see :func:`choose_bands`.
-        percentiles: see :func:`stretch`.
+        percentiles: see :func:`stretch`; ``None`` shows values as they are, clipped to [0, 1].
         max_rows: at most this many samples.
         padding: pixels of white between tiles.
 
@@ -102,7 +102,8 @@ def make_panel(columns: Sequence[Tensor], *, reference: int = -1, rgb_bands: Seq
     for col in columns:
         peer = col.shape[1] == ref.shape[1]
         bands = ref_bands if peer else choose_bands(col.shape[1])
-        img = stretch(col[:rows, bands], (ref if peer else col)[:rows, bands], percentiles)
+        img = (col[:rows, bands].detach().float().clamp(0, 1) if percentiles is None
+               else stretch(col[:rows, bands], (ref if peer else col)[:rows, bands], percentiles))
         if img.shape[-2:] != size:
             img = F.interpolate(img, size=size, mode="nearest")
         tiles.append(img.expand(-1, 3, -1, -1) if len(bands) == 1 else img)

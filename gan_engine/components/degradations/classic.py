@@ -1,6 +1,4 @@
-r"""Making low-resolution inputs from high-resolution images, on the training device.
-
-The degradation model is the classic one of blind super-resolution:
+r"""The classic degradation model of blind super-resolution, the default one:
 
 .. math:: y = \big( (x \ast k_{\sigma,\theta}) \downarrow_s \big) + n, \qquad n \sim \mathcal N(0, \sigma_n^2)
 
@@ -11,48 +9,27 @@ it is plain antialiased bicubic downsampling, the usual benchmark setting.
 Random parameters are drawn per sample on the CPU, inside the data set (so validation
 degradations are the same on every run and training ones follow the seed), and travel
 with the batch; the convolution and resampling then run on the device, in the data
-module's ``on_after_batch_transfer`` hook.
+module's ``on_after_batch_transfer`` hook (:mod:`gan_engine.components.degradations.base`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Literal
+from typing import Any, Literal
 
-import kornia
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-__all__ = ["Degradation", "degrade", "gaussian_kernels"]
+from gan_engine.components.degradations.base import Degradation
+from gan_engine.components.degradations.kernels import anisotropic_kernels
+from gan_engine.params import Fraction, NonNegativeFloat, PositiveInt
+from gan_engine.registry import degradations
+
+__all__ = ["ClassicDegradation", "degrade"]
 
 Resample = Literal["bicubic", "bilinear", "area"]
-
-
-def gaussian_kernels(sigma: Tensor, theta: Tensor, size: int) -> Tensor:
-    r"""Normalised, rotated 2-D Gaussian kernels, one per sample.
-
-    .. math:: k(p) \propto \exp\!\big(-\tfrac12 p^\top R_\theta \operatorname{diag}(\sigma_x^2, \sigma_y^2)^{-1}
-              R_\theta^\top p\big)
-
-    Args:
-        sigma: ``(N, 2)`` standard deviations along the kernel's own axes, in pixels; a
-            value near 0 gives (almost) a delta kernel.
-        theta: ``(N,)`` rotation of the kernel's first axis, in radians.
-        size: odd side of the kernels.
-
-    Returns:
-        ``(N, size, size)`` kernels summing to 1.
-    """
-    half = size // 2
-    r = torch.arange(-half, half + 1, device=sigma.device, dtype=sigma.dtype)
-    yy, xx = torch.meshgrid(r, r, indexing="ij")
-    cos, sin = torch.cos(theta)[:, None, None], torch.sin(theta)[:, None, None]
-    u, v = xx * cos + yy * sin, -xx * sin + yy * cos
-    sx, sy = sigma[:, 0, None, None].clamp_min(0.05), sigma[:, 1, None, None].clamp_min(0.05)
-    k = torch.exp(-0.5 * ((u / sx) ** 2 + (v / sy) ** 2))
-    return k / k.sum(dim=(-2, -1), keepdim=True)
 
 
 def degrade(hr: Tensor, scale: int, kernels: Tensor | None = None, noise: Tensor | None = None,
@@ -71,6 +48,8 @@ def degrade(hr: Tensor, scale: int, kernels: Tensor | None = None, noise: Tensor
     """
     x = hr
     if kernels is not None:
+        import kornia  # imported on first use: `import gan_engine` stays light
+
         x = kornia.filters.filter2d(x, kernels.to(x.dtype), border_type="reflect")
     if scale > 1:
         size = (hr.shape[-2] // scale, hr.shape[-1] // scale)
@@ -83,8 +62,12 @@ def degrade(hr: Tensor, scale: int, kernels: Tensor | None = None, noise: Tensor
     return x
 
 
-class Degradation(nn.Module):
-    """Random blur, antialiased downsampling and noise; parameters drawn per sample.
+@degradations.register("classic")
+class ClassicDegradation(Degradation):
+    """Random Gaussian blur, antialiased downsampling and Gaussian noise; the default model.
+
+    With no blur and no noise it is plain antialiased downsampling, the usual benchmark
+    setting. Parameters are drawn per sample.
 
     Args:
         scale: downsampling factor (``Task.scale``).
@@ -99,16 +82,17 @@ class Degradation(nn.Module):
         clamp: ``[lo, hi]`` to clip the LR values to, or ``None``.
     """
 
-    def __init__(self, scale: int, resample: Resample = "bicubic", blur_sigma: Sequence[float] = (0.0, 0.0),
-                 anisotropic: bool = False, blur_prob: float = 1.0, noise_std: Sequence[float] = (0.0, 0.0),
-                 noise_prob: float = 1.0, clamp: Sequence[float] | None = None) -> None:
-        super().__init__()
+    def __init__(self, scale: PositiveInt, resample: Resample = "bicubic",
+                 blur_sigma: Sequence[NonNegativeFloat] = (0.0, 0.0), anisotropic: bool = False,
+                 blur_prob: Fraction = 1.0, noise_std: Sequence[NonNegativeFloat] = (0.0, 0.0),
+                 noise_prob: Fraction = 1.0, clamp: Sequence[float] | None = None) -> None:
+        super().__init__(scale)
         for name, rng in (("blur_sigma", blur_sigma), ("noise_std", noise_std)):
             if len(rng) != 2 or not 0 <= rng[0] <= rng[1]:
                 raise ValueError(f"degradation {name} must be a range [lo, hi] with 0 ≤ lo ≤ hi, got {list(rng)}")
         if resample not in ("bicubic", "bilinear", "area"):
             raise ValueError(f"degradation resample must be 'bicubic', 'bilinear' or 'area', got {resample!r}")
-        self.scale, self.resample, self.anisotropic = scale, resample, anisotropic
+        self.resample, self.anisotropic = resample, anisotropic
         self.blur_sigma, self.noise_std = (float(blur_sigma[0]), float(blur_sigma[1])), (
             float(noise_std[0]), float(noise_std[1]))
         self.blur_prob, self.noise_prob = blur_prob, noise_prob
@@ -122,11 +106,6 @@ class Degradation(nn.Module):
     @property
     def adds_noise(self) -> bool:
         return self.noise_std[1] > 0 and self.noise_prob > 0
-
-    def sample(self, bands: int, height: int, width: int, rng: torch.Generator | None = None) -> dict[str, Tensor]:
-        """Random parameters for one ``(bands, height, width)`` HR sample (CPU tensors)."""
-        params = self.sample_batch(1, bands, height, width, rng=rng)
-        return {k: v[0] for k, v in params.items()}
 
     def _draw(self, lo_hi: tuple[float, float], prob: float, n: int, rng: torch.Generator | None,
               device: torch.device | None) -> Tensor:
@@ -151,19 +130,9 @@ class Degradation(nn.Module):
             params["noise"] = torch.randn(lr_shape, generator=rng, device=device) * std[:, None, None, None]
         return params
 
-    def forward(self, hr: Tensor, params: Mapping[str, Tensor] | None = None) -> Tensor:
-        """Degrade ``(N, C, H, W)`` HR images.
-
-        Args:
-            hr: the HR batch.
-            params: batched parameters from :meth:`sample` (collated by the loader); when
-                ``None``, they are drawn here, on the device, from the global generator.
-        """
-        if params is None:
-            n, c, h, w = hr.shape
-            params = self.sample_batch(n, c, h, w, device=hr.device)
+    def degrade(self, hr: Tensor, params: Mapping[str, Any]) -> Tensor:
         kernels = None
         if "sigma" in params:
-            kernels = gaussian_kernels(params["sigma"].float(), params["theta"].float(), self.kernel_size)
+            kernels = anisotropic_kernels(params["sigma"].float(), params["theta"].float(), self.kernel_size)
         lr = degrade(hr, self.scale, kernels, params.get("noise"), self.resample)
         return lr if self.clamp is None else lr.clamp(*self.clamp)
