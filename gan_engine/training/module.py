@@ -23,7 +23,9 @@ Contract relied on by ``ge.fit``, callbacks and tools (kept stable):
 - ``validation_step``/``test_step`` return ``{"fake": ..., "batch": ...}`` (normalised).
 - Checkpoints hold ``checkpoint["gan_engine"]``: ``format``, ``version``, ``config`` (the
   resolved config as a dict), ``iteration``, ``pending`` (accumulated micro-batches),
-  ``nonfinite``, ``rng``; EMA weights are in the ``ema`` callback's state.
+  ``nonfinite``, ``rng``; EMA weights are in the ``ema`` callback's state; with
+  ``Training.d_augment``, the augmentation's ``p`` and ADA sums are in the state dict
+  (``d_augment.p``, ``d_augment.signs``).
 
 Example:
     >>> import lightning as L
