@@ -2,8 +2,9 @@
 
 Usage: python fsdp_worker.py OUT_DIR STRATEGY RUN_NAME [--resume] [--die-at K] [--set KEY=VALUE ...]
 Trains the tiny config for 6 iterations (pretraining, then adversarial iterations with lazy R1,
-clipping and EMA) as run ``RUN_NAME`` under ``OUT_DIR/runs``. ``--die-at K`` ends every process
-abruptly (``os._exit``, as an out-of-memory kill would) when iteration K is done;
+clipping and EMA) as run ``RUN_NAME`` under ``OUT_DIR/runs``. ``--die-at K`` ends rank zero
+abruptly (``os._exit``, as an out-of-memory kill would) when iteration K is done, and the other
+ranks wait to be killed with the process group;
 ``--resume`` continues the run from its newest checkpoint. Each rank that finishes writes
 ``OUT_DIR/<RUN_NAME>-rank<R>.json`` with the iteration its fit started from, the one it ended
 at, and whether its networks were sharded. ``--set`` adds configuration overrides.
@@ -16,6 +17,7 @@ import faulthandler
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +46,12 @@ class DieAt(L.Callback):
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: Any, batch: Any, batch_idx: int) -> None:
         if pl_module.iteration == self.iteration and pl_module.pending_micro_batches == 0:
-            os._exit(17)
+            # Rank zero dies; the others wait here until the launcher kills the process group. A rank
+            # that exited first could close its sockets while rank zero is still finishing the
+            # iteration's last collective, and rank zero would then end with a traceback (status 1).
+            if trainer.global_rank == 0:
+                os._exit(17)
+            time.sleep(600)
 
 
 def main(out: Path, strategy: str, name: str, resume: bool, die_at: int | None, extra: list[str]) -> None:

@@ -41,9 +41,18 @@ def _launch(out: Path, strategy: str, name: str, *args: str) -> int:
         try:
             return proc.wait(timeout=200)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+            _kill_group(proc.pid)
             proc.wait()
             raise AssertionError(f"{name} hung:\n{log.read_text()[-4000:]}") from None
+        finally:  # the ranks rank zero started, still waiting when it died (as a scheduler ends a job)
+            _kill_group(proc.pid)
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def _ranks(out: Path, name: str) -> list[dict[str, Any]]:
