@@ -68,21 +68,30 @@ class SecondOrderDegradation(Degradation):
         kernel_sizes: odd window sides the blur kernels are drawn from.
         kernel_probabilities: probabilities of iso, aniso, generalized_iso,
             generalized_aniso, plateau_iso and plateau_aniso kernels.
-        blur_sigma, blur_sigma2: sigma ranges of the first and second blur, in pixels.
+        blur_sigma: sigma range of the first blur, in pixels.
+        blur_sigma2: sigma range of the second blur.
         beta_generalized: exponent range of generalised Gaussian kernels.
         beta_plateau: exponent range of plateau kernels.
-        sinc_prob, sinc_prob2: probability that a round's blur is a sinc kernel.
+        sinc_prob: probability that the first round's blur is a sinc kernel.
+        sinc_prob2: the same for the second round.
         second_blur_prob: probability that the second round blurs at all.
-        resize_probabilities, resize_probabilities2: probabilities of up, down and keep.
-        resize_range, resize_range2: factor ranges of the random resizes (the second is
-            relative to the LR size).
+        resize_probabilities: probabilities of up, down and keep in the first round.
+        resize_probabilities2: the same for the second round.
+        resize_range: factor range of the first round's random resize.
+        resize_range2: factor range of the second round's, relative to the LR size.
         resize_modes: interpolation modes the resizes draw from.
-        gaussian_noise_prob, gaussian_noise_prob2: probability of Gaussian (else Poisson) noise.
-        noise_range, noise_range2: Gaussian noise standard deviations, in data units.
-        poisson_scale, poisson_scale2: Poisson noise scales (1: shot noise of 255 levels).
-        gray_noise_prob, gray_noise_prob2: probability that the noise is the same on every band.
-        jpeg_range, jpeg_range2: JPEG quality ranges.
-        jpeg_prob, jpeg_prob2: probability that a round compresses.
+        gaussian_noise_prob: probability of Gaussian (else Poisson) noise in the first round.
+        gaussian_noise_prob2: the same for the second round.
+        noise_range: Gaussian noise standard deviations of the first round, in data units.
+        noise_range2: the same for the second round.
+        poisson_scale: Poisson noise scales of the first round (1: shot noise of 255 levels).
+        poisson_scale2: the same for the second round.
+        gray_noise_prob: probability that the first round's noise is the same on every band.
+        gray_noise_prob2: the same for the second round.
+        jpeg_range: JPEG quality range of the first round.
+        jpeg_range2: JPEG quality range of the second round.
+        jpeg_prob: probability that the first round compresses.
+        jpeg_prob2: the same for the second round.
         final_sinc_prob: probability of the final sinc filter.
         value_range: data units of black and white: values are clipped to it, and it maps
             to JPEG's 8-bit range.
