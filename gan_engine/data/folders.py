@@ -57,20 +57,41 @@ class FileLoader:
 
     A ``"valid"`` mask is added for ``valid_key`` when a no-data value applies to it.
     Picklable, so it works with data-loader workers on every platform.
+
+    With ``cache_bytes > 0`` the decoded tensors of a record are kept in memory the first
+    time it is read, until they fill ``cache_bytes`` (then later records are read from disk
+    each time; nothing is evicted). Each process keeps its own cache: every data-loader
+    worker fills one, and a pickled loader (a worker being started) carries none. A random
+    crop of a large photograph then costs a slice instead of a decode. Callers must not
+    modify the returned tensors in place (:func:`~gan_engine.data.transforms.crop_item`
+    copies its crops).
     """
 
     def __init__(self, records: Sequence[dict[str, Path]], options: dict[str, FileOptions],
-                 nodata: dict[Path, float | None], valid_key: str) -> None:
+                 nodata: dict[Path, float | None], valid_key: str, cache_bytes: int = 0) -> None:
         self.records, self.options, self.nodata, self.valid_key = list(records), options, nodata, valid_key
+        self.cache_bytes = cache_bytes
+        self._cache: dict[int, dict[str, Any]] = {}
+        self._cached = 0
 
     def __len__(self) -> int:
         return len(self.records)
 
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_cache": {}, "_cached": 0}
+
     def __call__(self, index: int) -> dict[str, Any]:
+        hit = self._cache.get(index)
+        if hit is not None:
+            return dict(hit)
         item: dict[str, Any] = {}
         for key, path in self.records[index].items():
             image, valid = load_tensor(path, self.options[key], self.nodata.get(path))
             item[key] = image
             if valid is not None and key == self.valid_key:
                 item["valid"] = valid
+        size = sum(v.element_size() * v.numel() for v in item.values() if isinstance(v, torch.Tensor))
+        if self._cached + size <= self.cache_bytes:
+            self._cache[index], self._cached = item, self._cached + size
+            return dict(item)
         return item

@@ -62,6 +62,8 @@ class ImageFolderDataModule(GanDataModule):
         channels_last: NumPy stacks are ``(H, W, C)``.
         check: ``headers`` (read headers only), ``full`` (also decode every file to
             look for NaN), ``auto`` (full when the folder is under 256 MiB).
+        cache_mib: keep decoded images in memory, up to this many MiB per process (the
+            main one and each data-loader worker); 0 reads every crop from disk.
         batch_size: training batch size.
         val_batch_size: validation batch size; default: ``batch_size``.
         num_workers: data-loader worker processes.
@@ -76,14 +78,14 @@ class ImageFolderDataModule(GanDataModule):
                  mask: MaskKind = "mixed", band_indices: list[NonNegativeInt] | None = None,
                  value_scale: PositiveFloat | None = None, nodata: float | None = None, reader: ReaderName = "auto",
                  array_key: str | None = None, channels_last: bool = False, check: CheckMode = "auto",
-                 batch_size: PositiveInt = 8, val_batch_size: PositiveInt | None = None,
-                 num_workers: NonNegativeInt = 0, pin_memory: bool | None = None, persistent_workers: bool = True,
-                 seed: NonNegativeInt = 0) -> None:
+                 cache_mib: NonNegativeInt = 512, batch_size: PositiveInt = 8,
+                 val_batch_size: PositiveInt | None = None, num_workers: NonNegativeInt = 0,
+                 pin_memory: bool | None = None, persistent_workers: bool = True, seed: NonNegativeInt = 0) -> None:
         super().__init__(batch_size, val_batch_size, num_workers, pin_memory, persistent_workers, seed=seed)
         self.root, self.mode, self.scale = Path(root).expanduser(), mode, scale
         self.hr_size, self.val_hr_size = hr_size, val_hr_size or hr_size
         self.val_fraction, self.crops_per_image, self.augment = val_fraction, crops_per_image, augment
-        self.mask, self.check, self.seed = mask, check, seed
+        self.mask, self.check, self.seed, self.cache_mib = mask, check, seed, cache_mib
         self._check_args()
         self.options = file_options(bands, band_indices, value_scale, nodata, reader, array_key, channels_last)
         self.key = "hr" if mode == "sr" else "image"
@@ -134,7 +136,8 @@ class ImageFolderDataModule(GanDataModule):
                          for i in infos.values() if min(i.height, i.width) < size]
             check_values(infos, self.options, self.check, problems)
             loader = FileLoader([{self.key: p} for p in infos], {self.key: self.options},
-                                {p: i.nodata for p, i in infos.items()}, self.key)
+                                {p: i.nodata for p, i in infos.items()}, self.key,
+                                cache_bytes=self.cache_mib << 20)
             datasets[split] = PatchDataset(loader, len(loader), {self.key: 1}, size, train=split == "train",
                                            augment=self.augment, extras=self._extras(), seed=self.seed,
                                            repeats=self.crops_per_image, valid_like=self.key)

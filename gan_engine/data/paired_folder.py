@@ -65,6 +65,8 @@ class PairedFolderDataModule(GanDataModule):
         array_key: array name inside ``.npz`` files.
         channels_last: NumPy stacks are ``(H, W, C)``.
         check: ``headers``, ``full`` or ``auto`` (see ``image_folder``).
+        cache_mib: keep decoded images in memory, up to this many MiB per process (see
+            ``image_folder``); 0 reads every crop from disk.
         batch_size: training batch size.
         val_batch_size: validation batch size; default: ``batch_size``.
         num_workers: data-loader worker processes.
@@ -79,14 +81,14 @@ class PairedFolderDataModule(GanDataModule):
                  band_indices: list[NonNegativeInt] | None = None, in_band_indices: list[NonNegativeInt] | None = None,
                  value_scale: PositiveFloat | None = None, nodata: float | None = None, reader: ReaderName = "auto",
                  array_key: str | None = None, channels_last: bool = False, check: CheckMode = "auto",
-                 batch_size: PositiveInt = 8, val_batch_size: PositiveInt | None = None,
-                 num_workers: NonNegativeInt = 0, pin_memory: bool | None = None, persistent_workers: bool = True,
-                 seed: NonNegativeInt = 0) -> None:
+                 cache_mib: NonNegativeInt = 512, batch_size: PositiveInt = 8,
+                 val_batch_size: PositiveInt | None = None, num_workers: NonNegativeInt = 0,
+                 pin_memory: bool | None = None, persistent_workers: bool = True, seed: NonNegativeInt = 0) -> None:
         super().__init__(batch_size, val_batch_size, num_workers, pin_memory, persistent_workers, seed=seed)
         self.root, self.scale, self.layout = Path(root).expanduser(), scale, layout
         self.hr_size, self.val_hr_size = hr_size, val_hr_size or hr_size
         self.val_fraction, self.crops_per_image, self.augment = val_fraction, crops_per_image, augment
-        self.check, self.seed = check, seed
+        self.check, self.seed, self.cache_mib = check, seed, cache_mib
         for name, size in (("hr_size", self.hr_size), ("val_hr_size", self.val_hr_size)):
             if size < 1 or size % scale:
                 raise ConfigError([ConfigIssue(f"Data.{name}", f"is {size}; it must be a positive multiple of the "
@@ -127,7 +129,8 @@ class PairedFolderDataModule(GanDataModule):
             problems += self._size_problems(rec, infos, crop)
         for key in keys:
             check_values({r[key]: infos[r[key]] for r in records if r[key] in infos}, opts[key], self.check, problems)
-        loader = FileLoader(records, opts, {p: i.nodata for p, i in infos.items()}, keys[1])
+        loader = FileLoader(records, opts, {p: i.nodata for p, i in infos.items()}, keys[1],
+                            cache_bytes=self.cache_mib << 20)
         return PatchDataset(loader, len(loader), {keys[0]: 1, keys[1]: self.scale}, crop // self.scale,
                             train=split == "train", augment=self.augment, seed=self.seed,
                             repeats=self.crops_per_image, valid_like=keys[1])

@@ -44,11 +44,15 @@ def choose_crop(height: int, width: int, size: int, rng: torch.Generator | None,
 
 def crop_item(item: Mapping[str, Tensor], factors: Mapping[str, int], top: int, left: int,
               size: int) -> dict[str, Tensor]:
-    """Crop every tensor named in ``factors`` at ``(top, left)`` of the base grid; copy the rest."""
+    """Crop every tensor named in ``factors`` at ``(top, left)`` of the base grid; copy the rest.
+
+    The crops are copies, not views: they neither keep a whole decoded image alive nor write
+    through to a cached one.
+    """
     out = dict(item)
     for key, f in factors.items():
         if key in out:
-            out[key] = out[key][..., top * f:(top + size) * f, left * f:(left + size) * f]
+            out[key] = out[key][..., top * f:(top + size) * f, left * f:(left + size) * f].clone()
     return out
 
 

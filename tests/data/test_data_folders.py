@@ -265,3 +265,76 @@ def test_mixed_formats_in_one_folder_share_one_value_range(tmp_path: Path) -> No
     items = [dm.train_set[i]["hr"] for i in range(3)]
     for item in items[1:]:
         torch.testing.assert_close(item, items[0])  # PNG, TIFF and a float .npz stack read alike
+
+
+def _epoch(dm: Any) -> list[dict[str, torch.Tensor]]:
+    return [dm.on_after_batch_transfer(b, 0) for b in dm.train_dataloader()]
+
+
+@pytest.mark.parametrize("name", ["image_folder", "paired_folder"])
+def test_the_image_cache_decodes_each_file_once_and_changes_no_batch(tmp_path: Path, name: str,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import gan_engine.data.folders as folders
+
+    if name == "image_folder":
+        _pngs(tmp_path, 4, h=48, w=48)
+        kwargs: dict[str, Any] = {"degradation": {"name": "second_order", "jpeg_prob": 0.0, "jpeg_prob2": 0.0}}
+    else:
+        _pairs(tmp_path, 4, scale=4, lr_size=12)
+        kwargs = {"val_fraction": 0.25}
+    reads: list[Path] = []
+    load = folders.load_tensor
+
+    def counting(path: Path, *args: Any) -> Any:
+        reads.append(path)
+        return load(path, *args)
+
+    monkeypatch.setattr(folders, "load_tensor", counting)
+
+    def fit_epochs(cache_mib: int) -> tuple[list[dict[str, torch.Tensor]], int]:
+        reads.clear()
+        dm = datamodules.build(name, root=str(tmp_path), scale=4, hr_size=16, batch_size=3, crops_per_image=3,
+                               cache_mib=cache_mib, **kwargs)
+        dm.setup()
+        batches = []
+        for epoch in range(2):
+            loader = dm.train_dataloader()
+            loader.sampler.set_epoch(epoch)  # type: ignore[union-attr]
+            batches += [dm.on_after_batch_transfer(b, 0) for b in loader]
+        return batches, len(reads)
+
+    plain, plain_reads = fit_epochs(0)
+    cached, cached_reads = fit_epochs(64)
+    files = len({p for p in reads})
+    assert plain_reads == 2 * 3 * files  # two epochs of three crops per image, each one decoded
+    assert cached_reads == files  # every file decoded once, then sliced from memory
+    assert len(plain) == len(cached) > 0
+    for a, b in zip(plain, cached):  # flips, crops and degradations land on the same pixels
+        assert a.keys() == b.keys()
+        for key in a:
+            assert torch.equal(a[key], b[key]), key
+
+
+def test_the_cache_keeps_to_its_budget_and_leaves_the_decoded_images_untouched(tmp_path: Path) -> None:
+    import pickle
+
+    from gan_engine.data.files import load_tensor
+
+    _pngs(tmp_path, 3, h=512, w=512)
+    image_bytes = 3 * 512 * 512 * 4  # 3 MiB decoded
+    for cache_mib, kept in ((10, 3), (7, 2), (0, 0)):
+        dm = datamodules.build("image_folder", root=str(tmp_path), scale=4, hr_size=16, batch_size=2,
+                               cache_mib=cache_mib, val_fraction=0.0, crops_per_image=4)
+        dm.setup()
+        _epoch(dm)
+        loader = dm.train_set.load
+        assert len(loader._cache) == kept and loader._cached == kept * image_bytes <= cache_mib << 20
+    dm = datamodules.build("image_folder", root=str(tmp_path), scale=4, hr_size=16, batch_size=2, cache_mib=10,
+                           val_fraction=0.0, crops_per_image=4)
+    dm.setup()
+    _epoch(dm)
+    loader = dm.train_set.load
+    for index, item in loader._cache.items():  # crops are copies: flips never wrote through
+        assert torch.equal(item["hr"], load_tensor(loader.records[index]["hr"], loader.options["hr"], None)[0])
+        assert dm.train_set[index]["hr"].untyped_storage().nbytes() == 3 * 16 * 16 * 4
+    assert pickle.loads(pickle.dumps(loader))._cache == {}  # a worker starts with an empty cache of its own
