@@ -7,7 +7,8 @@ abruptly (``os._exit``, as an out-of-memory kill would) when iteration K is done
 ranks wait to be killed with the process group;
 ``--resume`` continues the run from its newest checkpoint. Each rank that finishes writes
 ``OUT_DIR/<RUN_NAME>-rank<R>.json`` with the iteration its fit started from, the one it ended
-at, and whether its networks were sharded. ``--set`` adds configuration overrides.
+at, whether its networks were sharded, and its ADA adjustments. ``--set`` adds configuration
+overrides.
 """
 
 from __future__ import annotations
@@ -39,6 +40,27 @@ class RecordStart(L.Callback):
         STARTS.append(pl_module.iteration)
 
 
+ADJUSTMENTS: list[dict[str, Any]] = []
+
+
+@ge.callbacks.register("record_ada")
+class RecordAda(L.Callback):
+    """Records every ADA adjustment of ``p``: this process's own sums and the totals it was given."""
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: Any) -> None:
+        augment = pl_module.d_augment
+        if augment is None:
+            return
+        adjust = augment.adjust
+
+        def recording(images: int, totals: Any = None) -> None:
+            ADJUSTMENTS.append({"images": images, "local": augment.signs.tolist(),
+                                "totals": None if totals is None else totals.tolist()})
+            adjust(images, totals)
+
+        augment.adjust = recording
+
+
 @ge.callbacks.register("die_at")
 class DieAt(L.Callback):
     def __init__(self, iteration: int) -> None:
@@ -55,7 +77,7 @@ class DieAt(L.Callback):
 
 
 def main(out: Path, strategy: str, name: str, resume: bool, die_at: int | None, extra: list[str]) -> None:
-    callbacks: list[dict[str, Any]] = [{"name": "record_start"}]
+    callbacks: list[dict[str, Any]] = [{"name": "record_start"}, {"name": "record_ada"}]
     if die_at is not None:
         callbacks.append({"name": "die_at", "iteration": die_at})
     overrides = {
@@ -75,7 +97,8 @@ def main(out: Path, strategy: str, name: str, resume: bool, die_at: int | None, 
     sharded = type(next(module.generator.parameters())).__name__ == "DTensor"
     (out / f"{name}-rank{trainer.global_rank}.json").write_text(json.dumps({
         "start": STARTS[0], "iteration": module.iteration, "world_size": trainer.world_size, "sharded": sharded,
-        "run_dir": str(result.run_dir), "last": str(result.last_checkpoint), "metrics": result.metrics}))
+        "run_dir": str(result.run_dir), "last": str(result.last_checkpoint), "metrics": result.metrics,
+        "augment_p": None if module.d_augment is None else float(module.d_augment.p), "ada": ADJUSTMENTS}))
 
 
 if __name__ == "__main__":

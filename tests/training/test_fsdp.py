@@ -169,6 +169,27 @@ def test_fsdp_trains_the_same_weights_as_ddp(runs_of: Callable[[str], dict[str, 
     assert _differing(ddp, fsdp, parts=("state_dict",)) == []
 
 
+def test_ada_moves_one_p_by_the_sums_of_every_process(runs_of: Callable[[str], dict[str, Any]]) -> None:
+    out = runs_of("ddp")["out"]
+    # p starts at 0.5 and may move by 0.05 (2 images × 2 processes / 80) after every iteration
+    rc = _launch(out, "ddp", "ada", "--set", "Training.d_augment={policy: [translation, color], adaptive: true, "
+                 "p: 0.5, target: 0.0, interval: 1, speed_images: 80}")
+    assert rc == 0, (out / "ada.log").read_text()[-4000:]
+    ranks = _ranks(out, "ada")
+    adjustments = list(zip(ranks[0]["ada"], ranks[1]["ada"]))
+    assert len(adjustments) == 6  # every iteration; the 2 of pretraining saw no discriminator output
+    for a, b in adjustments:  # each process adjusted by the totals of both, not by its own sums
+        assert a["totals"] == b["totals"] == [x + y for x, y in zip(a["local"], b["local"])]
+        assert a["images"] == b["images"] == 2 * 2
+    observed = [a["totals"][1] for a, _ in adjustments]
+    assert observed == [0.0, 0.0, 2.0, 2.0, 2.0, 2.0]
+    # D called every real positive (mean sign 1 > target 0): 4 steps up, on both processes alike
+    ps = [r["augment_p"] for r in ranks]
+    assert ps[0] == ps[1] == pytest.approx(0.7)
+    state = torch.load(ranks[0]["last"], map_location="cpu", weights_only=False)["state_dict"]
+    assert float(state["d_augment.p"]) == ps[0]  # and the checkpoint keeps it
+
+
 # -- without processes --------------------------------------------------------------------------
 
 
