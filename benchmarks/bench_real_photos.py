@@ -146,12 +146,14 @@ def main() -> None:
                          f"Project.run_name={name}-{steps}", f"Training.max_steps={steps}",
                          f"Training.pretrain_steps={int(steps * args.pretrain_fraction)}",
                          *(args.set if name != "classic" else [])]
+            cfg = ge.load_config(RECIPE, overrides=overrides)
             start = time.perf_counter()
-            result = ge.fit(RECIPE, overrides=overrides)
+            result = ge.fit(cfg)
             seconds = time.perf_counter() - start
             generator = ge.load_generator(result.last_checkpoint)
             row: dict[str, Any] = {"model": f"recipe, trained on {name}", "degradation": name, "steps": steps,
-                                   "seconds": round(seconds, 1)}
+                                   "seconds": round(seconds, 1),
+                                   "trained_on": cfg.to_dict()["Data"].get("degradation")}
             for kind, lr in inputs.items():
                 row.update({f"{kind}_{m}": v for m, v in _metrics(_upscale(generator, lr), hr).items()})
             rows.append(row)
