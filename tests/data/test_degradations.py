@@ -248,3 +248,13 @@ def test_data_preview_writes_the_grid_of_what_training_sees(tmp_path: Path, caps
         width, height = img.size
     assert (width, height) == (3 * 32 + 4 * 2, 3 * 32 + 4 * 2)  # 3 columns × 3 rows of 32² tiles, 2-pixel gaps
     assert main([*args[:-1], "--split", "val"]) == 0 and (tmp_path / "out" / "preview-val.png").exists()
+
+
+def test_a_degradation_without_degrade_cannot_be_built() -> None:
+    from gan_engine.components.degradations.base import Degradation
+
+    class Forgetful(Degradation):
+        pass
+
+    with pytest.raises(TypeError, match="degrade"):
+        Forgetful(scale=4)

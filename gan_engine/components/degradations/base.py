@@ -17,6 +17,7 @@ randomness is reproducible and the heavy work runs batched on the training devic
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Mapping
 from typing import Any, cast
 
@@ -29,8 +30,11 @@ from gan_engine.registry import degradations
 __all__ = ["Degradation", "build_degradation", "degradation_problems", "degradation_spec"]
 
 
-class Degradation(nn.Module):
+class Degradation(nn.Module, abc.ABC):
     """Base class of degradation models; see the module docstring.
+
+    A subclass must implement :meth:`degrade` (a class without it cannot be built, so a
+    plugin that forgets it fails when the data module is made, before training).
 
     Args:
         scale: downsampling factor (``Task.scale``), filled in from the config.
@@ -56,9 +60,9 @@ class Degradation(nn.Module):
         """Batch-level decisions from collated CPU parameters (before the copy to the device)."""
         return dict(params)
 
+    @abc.abstractmethod
     def degrade(self, hr: Tensor, params: Mapping[str, Any]) -> Tensor:
-        """Degrade ``hr`` with planned parameters; subclasses implement it."""
-        raise NotImplementedError
+        """Degrade ``hr`` with planned parameters."""
 
     def forward(self, hr: Tensor, params: Mapping[str, Any] | None = None) -> Tensor:
         """Degrade ``(N, C, H, W)`` HR images.
