@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -67,7 +68,8 @@ def _wandb_records(path: Path) -> Iterator[Any]:
     """The protobuf records of an offline W&B run file (``run-<id>.wandb``, a LevelDB-style log).
 
     The file is a 7-byte header (``:W&B``, magic 0xBEE1, version) and 32 KiB blocks of chunks,
-    each with a 7-byte header (CRC, length, type: 1 whole, 2 first, 3 middle, 4 last).
+    each with a 7-byte header (CRC, length, type: 1 whole, 2 first, 3 middle, 4 last). A
+    zero header is padding up to the next block (the rest of a block at a flush), skipped.
     """
     from wandb.proto import wandb_internal_pb2
 
@@ -80,9 +82,10 @@ def _wandb_records(path: Path) -> Iterator[Any]:
             pos += 32768 - pos % 32768
             continue
         _crc, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
+        if kind == 0:  # zeros: the writer padded the rest of the block at a flush; records go on in the next
+            pos += 32768 - pos % 32768
+            continue
         chunk, pos = data[pos + 7:pos + 7 + length], pos + 7 + length
-        if kind == 0:
-            break
         pending = chunk if kind in (1, 2) else pending + chunk
         if kind in (1, 4):
             record = wandb_internal_pb2.Record()
@@ -97,12 +100,24 @@ def _wandb_run(run_file: Path) -> dict[str, Any]:
         kind = record.WhichOneof("record_type")
         if kind == "run":
             out["id"] = record.run.run_id
+        elif kind == "exit":
+            out["exited"] = True
         elif kind == "config":
             out["config"].update({u.key: json.loads(u.value_json) for u in record.config.update})
         elif kind == "history":
             out["history"].append({(i.key or "/".join(i.nested_key)): json.loads(i.value_json)
                                    for i in record.history.item})
     return out
+
+
+def _wandb_run_written(run_file: Path, timeout_s: float = 30.0) -> dict[str, Any]:
+    """:func:`_wandb_run` once W&B's writer (another process, asynchronous) has written the exit record."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        run = _wandb_run(run_file)
+        if run.get("exited") or time.monotonic() > deadline:
+            return run
+        time.sleep(0.2)
 
 
 def test_wandb_receives_scalars_images_histograms_and_the_config_and_a_resume_continues_the_run(
@@ -119,8 +134,8 @@ def test_wandb_receives_scalars_images_histograms_and_the_config_and_a_resume_co
     assert first.run_dir == second.run_dir and second.module is not None and second.module.iteration == 6
     files = sorted((first.run_dir / "logs" / "wandb").glob("offline-run-*-wb/run-wb.wandb"))
     assert len(files) == 2  # one offline file per session, both of W&B run "wb" (synced as one run)
-    runs = [_wandb_run(f) for f in files]
-    assert [r["id"] for r in runs] == ["wb", "wb"]
+    runs = [_wandb_run_written(f) for f in files]
+    assert [r.get("id") for r in runs] == ["wb", "wb"]
     config = runs[0]["config"]["cfg"]
     assert config["Training"]["max_steps"] == 4 and config["Logging"]["logger"] == "wandb"
     rows = runs[0]["history"]
