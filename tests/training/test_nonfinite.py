@@ -140,3 +140,70 @@ def test_guard_state_survives_a_checkpoint() -> None:
         restored.check()
     with pytest.raises(ValueError, match="unknown non-finite policy"):
         NonFiniteGuard(["a"], policy="ignore")
+
+
+def _reference(iterations: list[list[dict[str, float]]], terms: list[str], limit: int) -> list[dict[str, object]]:
+    """The counters after each iteration, updated one iteration at a time (the policy's definition)."""
+    streak = skipped = 0
+    hit, hit_terms, after = -1, [], []
+    for i, phases in enumerate(iterations):
+        bad = {n for phase in phases for n, v in phase.items() if not math.isfinite(v)}
+        streak = streak + 1 if bad else 0
+        skipped += bool(bad)
+        if streak >= limit and hit < 0:
+            hit, hit_terms = i + 1, [n for n in terms if n in bad]
+        after.append({"streak": streak, "skipped": skipped, "hit_iteration": hit, "hit_terms": hit_terms})
+    return after
+
+
+@pytest.mark.parametrize(("limit", "fold_every", "seed"), [(2, 5, 0), (3, 64, 1), (5, 7, 2), (4, 1, 3)])
+def test_folded_counters_equal_the_per_iteration_definition_across_folds_and_a_checkpoint(
+        limit: int, fold_every: int, seed: int) -> None:
+    groups = [("d_real", "d_fake", "d_total"), ("r1",), ("content", "adversarial", "g_total")]
+    terms = [n for g in groups for n in g]
+    rng = torch.Generator().manual_seed(seed)
+    p_bad = [0.0, 0.3, 0.05][seed % 3] if limit > 2 else 0.02
+
+    def value() -> float:
+        return math.nan if torch.rand((), generator=rng) < p_bad else float(torch.rand((), generator=rng))
+
+    iterations = [[{n: value() for n in g} for g in groups if torch.rand((), generator=rng) < 0.7]
+                  for _ in range(300)]
+    iterations[40:40 + limit] = [[{"r1": math.inf}]] * limit  # one streak that reaches the limit, at the latest
+    expected = _reference(iterations, terms, limit)
+
+    guard = NonFiniteGuard(terms, max_consecutive=limit)
+    guard.fold_every = fold_every
+    for i, phases in enumerate(iterations):
+        if i == 150:  # resumed from a checkpoint: a fresh guard continues the counters
+            state = guard.state_dict()
+            guard = NonFiniteGuard(terms, max_consecutive=limit)
+            guard.fold_every = fold_every
+            guard.load_state_dict(state)
+        for phase in phases:
+            stacked = i % 2 == 0  # accumulation: terms of shape (micro-batches,)
+            values = {n: torch.tensor([v, 0.5] if stacked else v) for n, v in phase.items()}
+            flag = guard.observe(values, iteration=i)
+            assert flag.item() == float(any(not math.isfinite(v) for v in phase.values()))
+        if i % 37 == 5:  # read mid-iteration: the running iteration is not counted yet
+            assert guard.summary() == (expected[i - 1] if i else _NO_HIT_EXPECTED)
+        guard.end_iteration()
+        if i % 23 == 0 or i == len(iterations) - 1:
+            assert guard.summary() == expected[i], f"after iteration {i + 1}"
+    assert expected[-1]["hit_iteration"] > 0  # the sequence did exercise the limit
+
+
+_NO_HIT_EXPECTED = {"streak": 0, "skipped": 0, "hit_iteration": -1, "hit_terms": []}
+
+
+def test_the_hot_path_launches_a_few_kernels_per_phase_and_none_per_iteration() -> None:
+    guard = NonFiniteGuard(["a", "b", "c"])
+    terms = {"a": torch.tensor(1.0), "b": torch.tensor(2.0), "c": torch.tensor(3.0)}
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        for i in range(10):
+            guard.observe(terms, iteration=i)
+            guard.end_iteration()
+    views = {"aten::detach", "aten::view", "aten::reshape", "aten::alias"}
+    ops = [e.name for e in prof.events() if e.name.startswith("aten::") and e.cpu_parent is None
+           and e.name not in views]
+    assert len(ops) <= 10 * 5, sorted(set(ops))  # was 8 per phase and 13 per iteration
